@@ -1,0 +1,44 @@
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+
+
+class Action(models.TextChoices):
+    REGISTER = "register"
+    LOGIN = "login"
+    LOGOUT = "logout"
+    EVENT_CREATE = "event_create"
+    EVENT_UPDATE = "event_update"
+    EVENT_DELETE = "event_delete"
+    BOOKING_REQUEST = "booking_request"
+    BOOKING_CONFIRMED = "booking_confirmed"
+    BOOKING_REJECTED = "booking_rejected"
+    BOOKING_CANCELLED = "booking_cancelled"
+    BOOKING_WAITLISTED = "booking_waitlisted"
+    BOOKING_PROMOTED = "booking_promoted"
+    WAITLIST_LEFT = "waitlist_left"
+    CAPACITY_CHANGED = "capacity_changed"
+    WEBHOOK_SUBSCRIPTION = "webhook_subscription"
+
+
+class HistoryPoint(models.Model):
+    """One user action: who did what to which object, with JSON details."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="history_points"
+    )
+    action = models.CharField(max_length=32, choices=Action.choices)
+    content_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.SET_NULL)
+    # A string, so that integer and UUID primary keys both fit.
+    object_id = models.CharField(max_length=64, blank=True, default="")
+    target = GenericForeignKey("content_type", "object_id")
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.action} {self.content_type_id}:{self.object_id}"

@@ -1,0 +1,131 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from apps.accounts.models import Customer
+from apps.events.models import Event
+
+
+class BookingStatus(models.TextChoices):
+    ACTIVE = "active"
+    CANCELLED = "cancelled"
+
+
+class Booking(models.Model):
+    """A customer's seat at an event. One row per (customer, event): reactivated, not duplicated."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="bookings")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="bookings")
+    status = models.CharField(max_length=16, choices=BookingStatus.choices,
+                              default=BookingStatus.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "event"], name="booking_one_per_customer"),
+        ]
+        indexes = [models.Index(fields=["event", "status"])]
+
+    def __str__(self) -> str:
+        return f"booking {self.pk} {self.customer_id}@{self.event_id} {self.status}"
+
+
+class CommandKind(models.TextChoices):
+    BOOK = "book"
+    CANCEL = "cancel"
+    REACTIVATE = "reactivate"
+    LEAVE_WAITLIST = "leave_waitlist"
+    SET_CAPACITY = "set_capacity"
+    CANCEL_EVENT = "cancel_event"
+
+
+class RequestStatus(models.TextChoices):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+    # A book command that found the event full, in line for a freed seat.
+    WAITLISTED = "waitlisted"
+    # A waitlisted book command whose customer left the waitlist (or whose event was cancelled).
+    WITHDRAWN = "withdrawn"
+
+
+FINAL_STATUSES = (RequestStatus.CONFIRMED, RequestStatus.REJECTED, RequestStatus.WITHDRAWN)
+
+
+class Reason(models.TextChoices):
+    """Machine-readable outcome codes (each request also carries a human message)."""
+
+    BOOKED = "booked"
+    REACTIVATED = "reactivated"
+    CANCELLED = "cancelled"
+    PROMOTED = "promoted_from_waitlist"
+    WAITLISTED = "waitlisted"
+    LEFT_WAITLIST = "left_waitlist"
+    CAPACITY_CHANGED = "capacity_changed"
+    EVENT_CANCELLED = "event_cancelled"
+    SOLD_OUT = "sold_out"
+    WAITLIST_FULL = "waitlist_full"
+    DUPLICATE = "duplicate"
+    ALREADY_WAITLISTED = "already_waitlisted"
+    EVENT_CLOSED = "event_closed"
+    NOT_ACTIVE = "booking_not_active"
+    ALREADY_ACTIVE = "booking_already_active"
+    NOT_WAITLISTED = "not_waitlisted"
+    CAPACITY_BELOW_SEATS_TAKEN = "capacity_below_seats_taken"
+    EVENT_HAS_BOOKINGS = "event_has_bookings"
+
+
+class BookingRequest(models.Model):
+    """The durable command. Recorded by the API; decided once by the partition's worker.
+
+    ``id`` orders an event's commands (the database, not the broker, holds the order); ``uid``
+    is the public identifier.
+    """
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(max_length=16, choices=CommandKind.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="booking_requests")
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="booking_requests")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="booking_requests")
+    booking = models.ForeignKey(Booking, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="requests")
+    payload = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=RequestStatus.choices,
+                              default=RequestStatus.PENDING)
+    reason = models.CharField(max_length=32, choices=Reason.choices, blank=True, default="")
+    message = models.CharField(max_length=255, blank=True, default="")
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True, default="")
+    attempts = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "idempotency_key"],
+                                    condition=Q(idempotency_key__isnull=False),
+                                    name="request_idempotency_key_per_user"),
+            models.UniqueConstraint(fields=["customer", "event"],
+                                    condition=Q(status="waitlisted"),
+                                    name="request_one_waitlist_entry_per_customer"),
+        ]
+        indexes = [
+            # The worker's scan, the line position and the waitlist order all walk this index.
+            models.Index(fields=["event", "status", "id"], name="request_event_status_id"),
+            models.Index(fields=["status", "created_at"], name="request_status_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.uid} {self.status}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES

@@ -1,0 +1,73 @@
+"""How an accepted command is answered: 202 at once, or, with ``Prefer: wait=N`` (RFC 7240),
+like a synchronous API once the worker has decided it."""
+
+import re
+import time
+
+from django.conf import settings
+from django.urls import reverse
+from rest_framework import status
+from rest_framework.response import Response
+
+from apps.bookings import selectors
+from apps.bookings.models import BookingRequest, CommandKind, RequestStatus
+from apps.core.errors import error_body
+
+_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
+POLL_INTERVAL_SECONDS = 0.02
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+
+
+def requested_wait(request) -> float:
+    """Seconds the client asked to wait (``Prefer: wait=N``), capped; 0 when absent."""
+    match = _WAIT.search(request.headers.get("Prefer", ""))
+    if not match:
+        return 0.0
+    return min(float(match.group(1)), settings.BOOKING_WAIT_MAX_SECONDS)
+
+
+def idempotency_key(request) -> str | None:
+    from apps.core.exceptions import DomainError
+
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise DomainError(f"Idempotency-Key must be 1-{IDEMPOTENCY_KEY_MAX_LENGTH} characters.",
+                          code="invalid_idempotency_key")
+    return key
+
+
+def wait_for_decision(command: BookingRequest, seconds: float) -> BookingRequest:
+    """Poll the command's row until the worker has decided it or the deadline passes."""
+    deadline = time.monotonic() + seconds
+    current = selectors.request_with_position(command.pk)
+    while current.status == RequestStatus.PENDING and time.monotonic() < deadline:
+        time.sleep(POLL_INTERVAL_SECONDS)
+        current = selectors.request_with_position(command.pk)
+    return current
+
+
+def command_response(request, command: BookingRequest, *, created: bool = True) -> Response:
+    from apps.bookings.api import BookingRequestSerializer
+
+    wait = requested_wait(request)
+    current = (wait_for_decision(command, wait) if wait
+               else selectors.request_with_position(command.pk))
+    body = BookingRequestSerializer(current, context={"request": request}).data
+    location = reverse("booking-request-detail", kwargs={"uid": current.uid})
+    headers = {"Location": location}
+    if wait:
+        headers["Preference-Applied"] = f"wait={wait:g}"
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    if not wait or current.status in (RequestStatus.PENDING, RequestStatus.WAITLISTED):
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)
+    if current.status == RequestStatus.REJECTED:
+        return Response(error_body(current.reason, current.message, {"request": body}),
+                        status=status.HTTP_409_CONFLICT, headers=headers)
+    if current.kind in (CommandKind.BOOK, CommandKind.REACTIVATE) and current.booking_id:
+        headers["Location"] = reverse("booking-detail", kwargs={"pk": current.booking_id})
+        return Response(body, status=status.HTTP_201_CREATED, headers=headers)
+    return Response(body, status=status.HTTP_200_OK, headers=headers)

@@ -1,0 +1,320 @@
+"""The booking pipeline's writes.
+
+API side: ``request_command`` records a command and rings its event's doorbell after commit.
+Worker side: ``decide_pending`` decides every pending command of one event, in id order, in one
+transaction per batch. ``sweep_pending`` re-rings doorbells of commands left pending too long.
+"""
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.audit.models import Action
+from apps.audit.services import history_point, record_many
+from apps.bookings import rules
+from apps.bookings.models import (
+    Booking,
+    BookingRequest,
+    BookingStatus,
+    CommandKind,
+    Reason,
+    RequestStatus,
+)
+from apps.core.exceptions import Unprocessable
+from apps.events.models import Event
+from apps.webhooks import services as webhooks
+
+logger = logging.getLogger(__name__)
+
+
+# --- API side -----------------------------------------------------------------------------------
+
+def fingerprint(*, kind: CommandKind, target: object, payload: dict) -> str:
+    """What an idempotency key is bound to: the command and its body."""
+    text = json.dumps([kind, str(target), payload], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def request_command(*, user_id: int, event: Event, kind: CommandKind,
+                    customer_id: int | None = None, booking_id: int | None = None,
+                    payload: dict | None = None,
+                    idempotency_key: str | None = None) -> tuple[BookingRequest, bool]:
+    """Record a command durably; its doorbell rings once the row is committed.
+
+    Returns ``(request, created)``: with an ``idempotency_key`` already used for the same
+    command, the earlier request and ``False``; used for another command, ``Unprocessable``.
+    """
+    payload = payload or {}
+    digest = fingerprint(kind=kind, target=booking_id or event.pk, payload=payload)
+    if idempotency_key is not None:
+        earlier = _earlier_request(user_id=user_id, key=idempotency_key, digest=digest)
+        if earlier is not None:
+            return earlier, False
+    try:
+        with transaction.atomic():
+            command = BookingRequest.objects.create(
+                kind=kind, user_id=user_id, customer_id=customer_id, event_id=event.pk,
+                booking_id=booking_id, payload=payload, idempotency_key=idempotency_key,
+                fingerprint=digest,
+            )
+            transaction.on_commit(
+                lambda: ring_doorbell(event_id=event.pk, partition=event.partition), robust=True
+            )
+    except IntegrityError:
+        # Two requests raced with the same key: the other one recorded the command.
+        earlier = _earlier_request(user_id=user_id, key=idempotency_key, digest=digest)
+        if earlier is None:
+            raise
+        return earlier, False
+    return command, True
+
+
+def _earlier_request(*, user_id: int, key: str | None, digest: str) -> BookingRequest | None:
+    if key is None:
+        return None
+    earlier = BookingRequest.objects.filter(user_id=user_id, idempotency_key=key).first()
+    if earlier is not None and earlier.fingerprint != digest:
+        raise Unprocessable(
+            "This Idempotency-Key was already used with a different request.",
+            code="idempotency_key_reused",
+        )
+    return earlier
+
+
+def ring_doorbell(*, event_id: int, partition: int) -> bool:
+    """Publish a doorbell for the event on its partition queue. A failed publish is logged and
+    left to the sweeper: the command is already safe in the database."""
+    from workers import tasks
+
+    try:
+        tasks.ring(event_id=event_id, partition=partition)
+    except Exception:  # noqa: BLE001 - any broker failure; the sweeper re-rings
+        logger.warning("doorbell for event %s not published; the sweeper will retry", event_id,
+                       exc_info=True)
+        return False
+    return True
+
+
+# --- worker side --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Outcome:
+    """A decided change that subscribers hear about (webhooks)."""
+
+    event_type: str
+    request: BookingRequest
+    booking: Booking | None
+
+
+WEBHOOK_EVENT_TYPES = {
+    (CommandKind.BOOK, RequestStatus.CONFIRMED): "booking.confirmed",
+    (CommandKind.REACTIVATE, RequestStatus.CONFIRMED): "booking.confirmed",
+    (CommandKind.BOOK, RequestStatus.REJECTED): "booking.rejected",
+    (CommandKind.REACTIVATE, RequestStatus.REJECTED): "booking.rejected",
+    (CommandKind.CANCEL, RequestStatus.CONFIRMED): "booking.cancelled",
+    (CommandKind.BOOK, RequestStatus.WAITLISTED): "booking.waitlisted",
+}
+
+HISTORY_ACTIONS = {
+    Reason.BOOKED: Action.BOOKING_CONFIRMED,
+    Reason.REACTIVATED: Action.BOOKING_CONFIRMED,
+    Reason.CANCELLED: Action.BOOKING_CANCELLED,
+    Reason.PROMOTED: Action.BOOKING_PROMOTED,
+    Reason.WAITLISTED: Action.BOOKING_WAITLISTED,
+    Reason.LEFT_WAITLIST: Action.WAITLIST_LEFT,
+    Reason.CAPACITY_CHANGED: Action.CAPACITY_CHANGED,
+    Reason.EVENT_CANCELLED: Action.EVENT_DELETE,
+}
+
+
+def decide_pending(*, event_id: int) -> int:
+    """Decide every pending command of one event, oldest first. Returns how many were decided.
+
+    Safe to call any number of times, from any number of processes: each batch locks the event
+    (row lock on PostgreSQL, the write lock on SQLite) and re-reads what is still pending.
+    """
+    decided = 0
+    while True:
+        count = _decide_batch(event_id=event_id)
+        decided += count
+        if count < settings.BOOKING_DECISION_BATCH:
+            return decided
+
+
+class _Ledger:
+    """The in-memory state of one event during a batch, and the rows to write at its end."""
+
+    def __init__(self, event: Event, commands: list[BookingRequest], now):
+        self.event = event
+        self.now = now
+        self.state = rules.EventState(
+            capacity=event.capacity, seats_taken=event.seats_taken, start_time=event.start_time,
+            cancelled=event.deleted_at is not None, waitlist_enabled=event.waitlist_enabled,
+            waitlist_limit=event.waitlist_limit, waitlist_size=event.waitlist_size,
+        )
+        # Waitlisted requests in promotion order (oldest first), loaded only if any exist.
+        self.waitlist: dict[int, BookingRequest] = {}
+        if event.waitlist_size:
+            self.waitlist = {r.id: r for r in BookingRequest.objects.filter(
+                event_id=event.pk, status=RequestStatus.WAITLISTED).order_by("id")}
+        customers = {c.customer_id for c in commands if c.customer_id}
+        customers |= {r.customer_id for r in self.waitlist.values()}
+        self.bookings: dict[int, Booking] = {
+            b.customer_id: b for b in Booking.objects.filter(event_id=event.pk,
+                                                            customer_id__in=customers)
+        }
+        self.waitlisted_customers = {r.customer_id: r for r in self.waitlist.values()}
+        self.requests: dict[int, BookingRequest] = {}
+        self.changed_bookings: dict[int, Booking] = {}
+        self.history = []
+        self.outcomes: list[Outcome] = []
+
+    def settle(self, command: BookingRequest, decision: rules.Decision) -> None:
+        command.status = decision.status
+        command.reason = decision.reason
+        command.message = decision.message
+        command.decided_at = self.now
+        self.requests[command.id] = command
+        if decision.booking_status is not None:
+            command.booking = self._set_booking(command.customer_id, decision.booking_status)
+        elif command.customer_id in self.bookings and command.kind != CommandKind.SET_CAPACITY:
+            command.booking = self.bookings[command.customer_id]
+        if decision.status == RequestStatus.WAITLISTED:
+            self.waitlist[command.id] = command
+            self.waitlisted_customers[command.customer_id] = command
+        self._log(command, decision.reason)
+        event_type = WEBHOOK_EVENT_TYPES.get((command.kind, decision.status))
+        if event_type:
+            self.outcomes.append(Outcome(event_type, command, command.booking))
+
+    def withdraw_waitlisted(self, customer_id: int, reason: Reason) -> None:
+        entry = self.waitlisted_customers.pop(customer_id)
+        del self.waitlist[entry.id]
+        entry.status, entry.reason = RequestStatus.WITHDRAWN, reason
+        entry.message, entry.decided_at = rules.MESSAGES[reason], self.now
+        self.requests[entry.id] = entry
+
+    def promote_from_waitlist(self) -> None:
+        while rules.can_promote(self.state, self.now):
+            entry = self.waitlist.pop(next(iter(self.waitlist)))
+            del self.waitlisted_customers[entry.customer_id]
+            decision = rules.promote(self.state)
+            self.settle(entry, decision)
+            self.outcomes.append(Outcome("booking.promoted", entry, entry.booking))
+
+    def cancel_event(self, command: BookingRequest) -> None:
+        for booking in Booking.objects.filter(event_id=self.event.pk, status=BookingStatus.ACTIVE
+                                              ).select_related("customer"):
+            booking = self.bookings.setdefault(booking.customer_id, booking)
+            self._set_booking(booking.customer_id, BookingStatus.CANCELLED)
+            self._history(booking, user_id=booking.customer.user_id,
+                          action=Action.BOOKING_CANCELLED,
+                          details={"reason": Reason.EVENT_CANCELLED, "request": str(command.uid)})
+            self.outcomes.append(Outcome("booking.cancelled", command, booking))
+        for customer_id in list(self.waitlisted_customers):
+            self.withdraw_waitlisted(customer_id, Reason.EVENT_CANCELLED)
+
+    def _set_booking(self, customer_id: int, status: BookingStatus) -> Booking:
+        booking = self.bookings.get(customer_id)
+        if booking is None:
+            booking = Booking(customer_id=customer_id, event_id=self.event.pk)
+            self.bookings[customer_id] = booking
+        booking.status = status
+        booking.cancelled_at = self.now if status == BookingStatus.CANCELLED else None
+        booking.updated_at = self.now
+        self.changed_bookings[customer_id] = booking
+        return booking
+
+    def _log(self, command: BookingRequest, reason: Reason) -> None:
+        action = HISTORY_ACTIONS.get(reason, Action.BOOKING_REJECTED)
+        target = command.booking if command.booking is not None else self.event
+        self._history(target, user_id=command.user_id, action=action, details={
+            "request": str(command.uid), "kind": command.kind, "status": command.status,
+            "reason": reason, "event": self.event.pk,
+            "requested_at": command.created_at.isoformat()})
+
+    def _history(self, target, *, user_id: int, action: Action, details: dict) -> None:
+        # Kept with its target: a new booking gets its id only when the batch is written.
+        self.history.append((history_point(user_id=user_id, action=action, target=target,
+                                           details=details), target))
+
+    def flush(self) -> None:
+        new = [b for b in self.changed_bookings.values() if b.pk is None]
+        Booking.objects.bulk_create(new, batch_size=500)
+        Booking.objects.bulk_update(
+            [b for b in self.changed_bookings.values() if b not in new],
+            ["status", "cancelled_at", "updated_at"], batch_size=500)
+        for point, target in self.history:  # new bookings have their ids now
+            point.object_id = str(target.pk)
+        for command in self.requests.values():
+            command.booking_id = command.booking.pk if command.booking else command.booking_id
+        BookingRequest.objects.bulk_update(
+            self.requests.values(), ["status", "reason", "message", "decided_at", "booking"],
+            batch_size=500)
+        s = self.state
+        Event.objects.filter(pk=self.event.pk).update(
+            seats_taken=s.seats_taken, capacity=s.capacity, waitlist_size=s.waitlist_size,
+            deleted_at=self.now if s.cancelled and self.event.deleted_at is None
+            else self.event.deleted_at,
+            updated_at=self.now,
+        )
+        record_many(point for point, _ in self.history)
+
+
+def _decide_batch(*, event_id: int) -> int:
+    with transaction.atomic():
+        event = Event.objects.select_for_update().filter(pk=event_id).first()
+        if event is None:
+            return 0
+        commands = list(
+            BookingRequest.objects.filter(event_id=event_id, status=RequestStatus.PENDING)
+            .order_by("id")[: settings.BOOKING_DECISION_BATCH]
+        )
+        if not commands:
+            return 0
+        ledger = _Ledger(event, commands, timezone.now())
+        for command in commands:
+            booking = ledger.bookings.get(command.customer_id)
+            decision = rules.decide(
+                kind=command.kind, event=ledger.state, now=ledger.now,
+                booking_status=booking.status if booking else None,
+                waitlisted=command.customer_id in ledger.waitlisted_customers,
+                payload=command.payload,
+            )
+            if command.kind == CommandKind.CANCEL_EVENT and decision.status == RequestStatus.CONFIRMED:
+                ledger.cancel_event(command)
+            if command.kind == CommandKind.LEAVE_WAITLIST and decision.status == RequestStatus.CONFIRMED:
+                ledger.withdraw_waitlisted(command.customer_id, Reason.LEFT_WAITLIST)
+            ledger.settle(command, decision)
+            ledger.promote_from_waitlist()
+        ledger.flush()
+        webhooks.create_deliveries(event=event, outcomes=ledger.outcomes)
+    logger.info("event %s: decided %d commands (%d seats taken of %d)", event_id, len(commands),
+                ledger.state.seats_taken, ledger.state.capacity)
+    return len(commands)
+
+
+def sweep_pending(*, older_than_seconds: float | None = None) -> int:
+    """Re-ring the doorbell of every event with a command pending longer than the threshold.
+    Returns the number of events rung."""
+    if older_than_seconds is None:
+        older_than_seconds = settings.BOOKING_SWEEP_AFTER_SECONDS
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    stranded = BookingRequest.objects.filter(status=RequestStatus.PENDING, created_at__lt=cutoff)
+    events = list(stranded.values_list("event_id", "event__partition").distinct())
+    if not events:
+        return 0
+    stranded.update(attempts=F("attempts") + 1)
+    for event_id, partition in events:
+        logger.warning("re-ringing event %s: commands pending over %.0fs", event_id,
+                       older_than_seconds)
+        ring_doorbell(event_id=event_id, partition=partition)
+    return len(events)
+

@@ -1,0 +1,70 @@
+"""One JSON error shape for every 4xx and 5xx:
+
+    {"error": {"code": "validation_error", "message": "…", "details": {...}}}
+"""
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from apps.core.exceptions import DomainError
+
+logger = logging.getLogger(__name__)
+
+
+def error_body(code: str, message: str, details: dict | list | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def _first_message(detail) -> str:
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            inner = _first_message(value)
+            return inner if key == "non_field_errors" else f"{key}: {inner}"
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0])
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            error_body("payload_too_large", "The request body is too large."),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # an unexpected error: Django's handler500 answers with the JSON shape
+    if isinstance(exc, exceptions.ValidationError):
+        body = error_body("validation_error", _first_message(exc.detail), exc.detail)
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        body = error_body(str(code), str(detail))
+    response.data = body
+    return response
+
+
+def _json_handler(status_code: int, code: str, message: str):
+    def handler(request, exception=None, *args, **kwargs):
+        return JsonResponse(error_body(code, message), status=status_code)
+
+    return handler
+
+
+handler400 = _json_handler(400, "bad_request", "The request could not be understood.")
+handler403 = _json_handler(403, "permission_denied", "You do not have permission.")
+handler404 = _json_handler(404, "not_found", "No such resource.")
+handler500 = _json_handler(500, "server_error", "Internal error; it has been logged.")

@@ -1,0 +1,34 @@
+"""Reads of events."""
+
+from django.db.models import Count, Min, OuterRef, QuerySet, Subquery
+from django.utils import timezone
+
+from apps.bookings.models import BookingRequest, RequestStatus
+from apps.events.models import Event
+
+
+def visible_events() -> QuerySet[Event]:
+    return Event.objects.live().select_related("creator__user")
+
+
+def upcoming_events() -> QuerySet[Event]:
+    return visible_events().filter(start_time__gt=timezone.now())
+
+
+def past_events() -> QuerySet[Event]:
+    return visible_events().filter(end_time__lte=timezone.now())
+
+
+def organizer_events(user) -> QuerySet[Event]:
+    return visible_events().filter(creator__user=user)
+
+
+def organizer_dashboard(user) -> QuerySet[Event]:
+    """The organizer's events with their line: pending commands and the oldest one's age, in
+    one query (two correlated subqueries on the (event, status, id) index)."""
+    pending = (BookingRequest.objects.filter(event_id=OuterRef("pk"), status=RequestStatus.PENDING)
+               .order_by().values("event_id"))
+    return organizer_events(user).annotate(
+        pending_commands=Subquery(pending.annotate(n=Count("id")).values("n")),
+        oldest_pending_at=Subquery(pending.annotate(t=Min("created_at")).values("t")),
+    )

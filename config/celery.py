@@ -1,0 +1,38 @@
+"""The Celery app. Queues and routes come from ``workers.routing``."""
+
+import os
+
+from celery import Celery
+from kombu.transport import TRANSPORT_ALIASES
+
+from workers import routing
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+# The embedded default broker: kombu's file-system transport, hardened (see workers/broker.py).
+TRANSPORT_ALIASES.setdefault("safefs", "workers.broker:Transport")
+
+app = Celery("reservations")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+app.conf.update(
+    task_queues=routing.all_queues(),
+    task_routes=routing.task_routes(),
+    beat_schedule=routing.beat_schedule(),
+    include=["workers.tasks"],
+    task_default_queue="default",
+    task_ignore_result=True,
+    task_serializer="json",
+    accept_content=["json"],
+    # Doorbells and deliveries are idempotent: acknowledge after the work is done.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=4,
+    broker_connection_retry_on_startup=True,
+    broker_connection_timeout=4,
+    broker_pool_limit=None,
+    worker_send_task_events=True,
+    task_send_sent_event=False,
+    beat_schedule_filename=os.environ.get("CELERY_BEAT_SCHEDULE_FILE", "data/celerybeat-schedule"),
+)

@@ -1,0 +1,14 @@
+"""Test override: fast password hashing, an in-memory-free temp data folder per run."""
+
+from config.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+BOOKING_WAIT_MAX_SECONDS = 10.0
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+
+# The in-process test worker uses kombu's in-memory transport; real processes use the default.
+CELERY_BROKER_URL = env("TEST_CELERY_BROKER_URL", default="memory://")  # noqa: F405
+CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.01}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not shared-cache memory: the worker thread and the test then lock like processes.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}  # noqa: F405

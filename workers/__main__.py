@@ -1,0 +1,5 @@
+import sys
+
+from workers.launcher import main
+
+sys.exit(main())

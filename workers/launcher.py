@@ -1,0 +1,166 @@
+"""Starts the service's processes and restarts any that die.
+
+    python -m workers run                 # every partition + general worker + beat
+    python -m workers run --web 127.0.0.1:8000   # ... and the API under gunicorn
+    python -m workers run --partitions 0-3 --no-general --no-beat   # a booking machine
+    python -m workers partition 3         # one partition worker (takes the lease first)
+
+Ctrl-C (SIGINT) or SIGTERM stops every child.
+"""
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+logger = logging.getLogger("workers.launcher")
+
+RESTART_BACKOFF_MAX_SECONDS = 30.0
+STABLE_AFTER_SECONDS = 60.0
+STOP_GRACE_SECONDS = 10.0
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    backoff: float = 1.0
+    restart_at: float = 0.0
+    restarts: int = field(default=0)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.argv)
+        self.started_at = time.monotonic()
+        logger.info("started %s (pid %s)", self.name, self.process.pid)
+
+
+def celery_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "config", *args]
+
+
+def partition_worker_argv(partition: int) -> list[str]:
+    return [sys.executable, "-m", "workers", "partition", str(partition)]
+
+
+def children_for(args) -> list[Child]:
+    from django.conf import settings
+
+    from workers import routing
+
+    children = [Child(f"partition {p}", partition_worker_argv(p))
+                for p in routing.parse_partitions(args.partitions)]
+    if args.general:
+        children.append(Child("general worker", celery_argv(
+            "worker", "-Q", f"{routing.DEFAULT_QUEUE},{routing.WEBHOOK_QUEUE}",
+            "-P", "threads", "-c", str(settings.CELERY_WEBHOOK_CONCURRENCY),
+            "-n", "general@%h", "--without-mingle", "--without-gossip", "-l", args.log_level)))
+    if args.beat:
+        children.append(Child("beat", celery_argv(
+            "beat", "-l", args.log_level, "-s", str(settings.DATA_DIR / "celerybeat-schedule"))))
+    if args.web:
+        children.append(Child("web", [
+            sys.executable, "-m", "gunicorn", "config.wsgi", "-b", args.web,
+            "-w", str(args.web_workers), "-k", "gthread", "--threads", str(args.web_threads),
+            "--access-logfile", "-", "--graceful-timeout", "5", "--timeout", "60"]))
+    return children
+
+
+def supervise(children: list[Child]) -> int:
+    stopping = False
+
+    def stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for child in children:
+        child.start()
+    while not stopping:
+        now = time.monotonic()
+        for child in children:
+            if child.process is None:
+                if now >= child.restart_at:
+                    child.start()
+                continue
+            code = child.process.poll()
+            if code is None:
+                continue
+            if now - child.started_at > STABLE_AFTER_SECONDS:
+                child.backoff = 1.0
+            logger.warning("%s exited with %s; restarting in %.0fs", child.name, code,
+                           child.backoff)
+            child.process, child.restart_at = None, now + child.backoff
+            child.backoff = min(child.backoff * 2, RESTART_BACKOFF_MAX_SECONDS)
+            child.restarts += 1
+        time.sleep(0.2)
+    logger.info("stopping %d processes", len(children))
+    running = [c.process for c in children if c.process is not None and c.process.poll() is None]
+    for process in running:
+        process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for process in running:
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return 0
+
+
+def run_partition(partition: int, log_level: str) -> None:
+    """Take the partition's lease (standing by while another worker holds it), then consume
+    the partition queue with one single-threaded Celery worker in this process."""
+    from config.celery import app
+    from workers import routing
+    from workers.leases import partition_lease
+
+    routing.parse_partitions(str(partition))  # ValueError when out of range
+    queue = routing.partition_queue(partition)
+    lease = partition_lease(partition)
+    lease.acquire()
+    app.worker_main(["worker", "-Q", queue, "-P", "solo", "-c", "1", "-n", f"{queue}@%h",
+                     "--without-mingle", "--without-gossip", "-l", log_level])
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="start and supervise a set of processes")
+    run.add_argument("--partitions", default="all", help="'all', 'none', '3', '0-3', '0,2,5-7'")
+    run.add_argument("--no-general", dest="general", action="store_false",
+                     help="no worker for the default and webhooks queues")
+    run.add_argument("--no-beat", dest="beat", action="store_false", help="no scheduler")
+    run.add_argument("--web", metavar="HOST:PORT", help="also serve the API with gunicorn")
+    run.add_argument("--web-workers", type=int, default=2)
+    run.add_argument("--web-threads", type=int, default=8)
+    run.add_argument("--log-level", default="INFO")
+    one = commands.add_parser("partition", help="run one partition worker (lease first)")
+    one.add_argument("partition", type=int)
+    one.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+
+    if args.command == "partition":
+        run_partition(args.partition, args.log_level)
+        return 0
+    if args.partitions == "none":
+        args.partitions = ""
+    children = children_for(args) if args.partitions else children_for_no_partitions(args)
+    return supervise(children)
+
+
+def children_for_no_partitions(args) -> list[Child]:
+    args.partitions = "all"
+    return [c for c in children_for(args) if not c.name.startswith("partition")]

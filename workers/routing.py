@@ -1,0 +1,74 @@
+"""Event → partition → queue. The only module that knows queue names."""
+
+import zlib
+
+from django.conf import settings
+from kombu import Queue
+
+PARTITION_QUEUE_PREFIX = "bookings.p"
+DEFAULT_QUEUE = "default"
+WEBHOOK_QUEUE = "webhooks"
+
+DECIDE_EVENT_TASK = "bookings.decide_event"
+SWEEP_TASK = "bookings.sweep_pending"
+DELIVER_WEBHOOK_TASK = "webhooks.deliver"
+SCHEDULE_WEBHOOKS_TASK = "webhooks.schedule_due"
+
+
+def partition_count() -> int:
+    return settings.BOOKING_PARTITIONS
+
+
+def partition_for_key(key: str) -> int:
+    """A stable hash (CRC-32, not Python's salted hash) so every process agrees."""
+    return zlib.crc32(key.encode()) % partition_count()
+
+
+def partition_queue(partition: int) -> str:
+    return f"{PARTITION_QUEUE_PREFIX}{partition}"
+
+
+def partition_queues() -> list[str]:
+    return [partition_queue(p) for p in range(partition_count())]
+
+
+def parse_partitions(spec: str) -> list[int]:
+    """'all', '3', '0-3', '0,2,5-7' → sorted partition numbers; ValueError when out of range."""
+    count = partition_count()
+    if spec.strip() == "all":
+        return list(range(count))
+    chosen: set[int] = set()
+    for part in spec.split(","):
+        first, _, last = part.strip().partition("-")
+        low, high = int(first), int(last or first)
+        if not 0 <= low <= high < count:
+            raise ValueError(f"partition {part!r} is outside 0-{count - 1}")
+        chosen.update(range(low, high + 1))
+    return sorted(chosen)
+
+
+def all_queues() -> list[Queue]:
+    names = [DEFAULT_QUEUE, WEBHOOK_QUEUE, *partition_queues()]
+    return [Queue(name, routing_key=name) for name in names]
+
+
+def task_routes() -> dict:
+    # Doorbells are routed per call (the event's partition); these are the fixed routes.
+    return {
+        SWEEP_TASK: {"queue": DEFAULT_QUEUE},
+        SCHEDULE_WEBHOOKS_TASK: {"queue": DEFAULT_QUEUE},
+        DELIVER_WEBHOOK_TASK: {"queue": WEBHOOK_QUEUE},
+    }
+
+
+def beat_schedule() -> dict:
+    return {
+        "sweep-pending-commands": {
+            "task": SWEEP_TASK,
+            "schedule": settings.BOOKING_SWEEP_INTERVAL_SECONDS,
+        },
+        "schedule-due-webhooks": {
+            "task": SCHEDULE_WEBHOOKS_TASK,
+            "schedule": 5.0,
+        },
+    }
