@@ -20,7 +20,7 @@ app.conf.update(
     task_queues=routing.all_queues(),
     task_routes=routing.task_routes(),
     beat_schedule=routing.beat_schedule(),
-    include=["workers.tasks"],
+    include=["workers.tasks", "workers.webhook_tasks"],
     task_default_queue="default",
     task_ignore_result=True,
     task_serializer="json",
