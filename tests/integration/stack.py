@@ -1,0 +1,133 @@
+"""The whole service as real processes on 127.0.0.1: migrate, then ``python -m workers run
+--web`` (gunicorn + one worker process per partition + the general worker + beat), stopped
+and reaped at the end. The integration tests and the benchmark both drive it."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def poll(predicate, *, timeout: float, interval: float = 0.1, what: str = "a condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class Stack:
+    data_dir: Path
+    env: dict = field(default_factory=dict)
+    partitions: str = "all"
+    web_workers: int = 2
+    web_threads: int = 16
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def environment(self) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
+        env.update({
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATA_DIR": str(self.data_dir),
+            "BOOKING_SWEEP_AFTER_SECONDS": "2",
+            "BOOKING_SWEEP_INTERVAL_SECONDS": "1",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        })
+        env.update(self.env)
+        return env
+
+    def manage(self, *args: str, timeout: float = 120) -> str:
+        done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT,
+                              env=self.environment(), capture_output=True, text=True,
+                              timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+        return done.stdout
+
+    def manage_json(self, *args: str) -> dict:
+        return json.loads(self.manage(*args).strip().splitlines()[-1])
+
+    def start(self) -> "Stack":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.manage("migrate", "--noinput", "-v", "0")
+        self.log_path = self.data_dir / "stack.log"
+        argv = [sys.executable, "-m", "workers", "run", "--partitions", self.partitions,
+                "--web", f"127.0.0.1:{self.port}", "--web-workers", str(self.web_workers),
+                "--web-threads", str(self.web_threads), "--log-level", "WARNING"]
+        self.process = subprocess.Popen(argv, cwd=ROOT, env=self.environment(),
+                                        stdout=open(self.log_path, "ab"),
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        poll(self._healthy, timeout=60, what="the API's /health/")
+        return self
+
+    def _healthy(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"the stack exited early:\n{self.log()[-3000:]}")
+        try:
+            return httpx.get(f"{self.base_url}/health/", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def partition_worker_pid(self, partition: int) -> int | None:
+        """The pid holding a partition's lease, read from ``ps`` (any lease backend)."""
+        listing = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True)
+        for line in listing.stdout.splitlines():
+            pid, _, args = line.strip().split(None, 2)
+            if args.endswith(f"-m workers partition {partition}"):
+                return int(pid)
+        return None
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+        # Children the launcher could not reap in time.
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def __enter__(self) -> "Stack":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def shell_json(stack: Stack, code: str) -> object:
+    """Run Python in a Django shell of the stack's environment; the code prints one JSON line."""
+    return json.loads(stack.manage("shell", "-c", code).strip().splitlines()[-1])
