@@ -173,7 +173,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("safefs"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder": str(BROKER_DIR),
-        "polling_interval": env.float("BROKER_POLLING_INTERVAL", default=0.02),
+        "polling_interval": env.float("BROKER_POLLING_INTERVAL", default=0.05),
     }
 elif CELERY_BROKER_URL.startswith("redis"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {

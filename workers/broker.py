@@ -51,11 +51,18 @@ class Channel(filesystem.Channel):
         return self.root / "control"
 
     def _queue_dir(self, queue: str) -> Path:
-        if not QUEUE_NAME_RE.match(queue) or not queue.strip("."):
-            raise ChannelError(f"Invalid queue name: {queue!r}")
-        path = self.root / "queues" / queue
-        path.mkdir(exist_ok=True)
+        path = self._known_dirs.get(queue)
+        if path is None:
+            if not QUEUE_NAME_RE.match(queue) or not queue.strip("."):
+                raise ChannelError(f"Invalid queue name: {queue!r}")
+            path = self.root / "queues" / queue
+            path.mkdir(exist_ok=True)
+            self._known_dirs[queue] = path
         return path
+
+    @cached_property
+    def _known_dirs(self) -> dict[str, Path]:
+        return {}
 
     def _put(self, queue, payload, **kwargs):
         name = f"{time.time_ns():020d}-{os.getpid():07d}-{next(_counter) % 10**9:09d}.msg"
