@@ -31,7 +31,7 @@ app.conf.update(
     worker_prefetch_multiplier=4,
     broker_connection_retry_on_startup=True,
     broker_connection_timeout=4,
-    broker_pool_limit=None,
+    broker_pool_limit=10,
     worker_send_task_events=True,
     task_send_sent_event=False,
     beat_schedule_filename=os.environ.get("CELERY_BEAT_SCHEDULE_FILE", "data/celerybeat-schedule"),

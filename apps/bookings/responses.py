@@ -42,19 +42,24 @@ def idempotency_key(request) -> str | None:
 def wait_for_decision(command: BookingRequest, seconds: float) -> BookingRequest:
     """Poll the command's row until the worker has decided it or the deadline passes."""
     deadline = time.monotonic() + seconds
-    current = selectors.request_with_position(command.pk)
-    while current.status == RequestStatus.PENDING and time.monotonic() < deadline:
+    status = BookingRequest.objects.filter(pk=command.pk).values_list("status", flat=True)
+    while status.first() == RequestStatus.PENDING and time.monotonic() < deadline:
         time.sleep(POLL_INTERVAL_SECONDS)
-        current = selectors.request_with_position(command.pk)
-    return current
+    return selectors.request_with_position(command.pk)
 
 
 def command_response(request, command: BookingRequest, *, created: bool = True) -> Response:
     from apps.bookings.api import BookingRequestSerializer
 
     wait = requested_wait(request)
-    current = (wait_for_decision(command, wait) if wait
-               else selectors.request_with_position(command.pk))
+    if wait:
+        current = wait_for_decision(command, wait)
+    elif created:
+        # Just recorded, so pending: one index count instead of re-reading the row.
+        current = command
+        current.ahead_in_line = selectors.ahead_in_line(command)
+    else:
+        current = selectors.request_with_position(command.pk)
     body = BookingRequestSerializer(current, context={"request": request}).data
     location = reverse("booking-request-detail", kwargs={"uid": current.uid})
     headers = {"Location": location}

@@ -31,6 +31,11 @@ def with_line_position(queryset: QuerySet[BookingRequest]) -> QuerySet[BookingRe
     )
 
 
+def ahead_in_line(command: BookingRequest) -> int:
+    return BookingRequest.objects.filter(event_id=command.event_id, status=RequestStatus.PENDING,
+                                         id__lt=command.pk).count()
+
+
 def request_with_position(pk: int) -> BookingRequest:
     return with_line_position(BookingRequest.objects.select_related("booking", "event")).get(pk=pk)
 
