@@ -1,5 +1,7 @@
 """Test override: fast password hashing, an in-memory-free temp data folder per run."""
 
+import os
+
 from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -11,4 +13,7 @@ CELERY_BROKER_URL = env("TEST_CELERY_BROKER_URL", default="memory://")  # noqa: 
 CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.01}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not shared-cache memory: the worker thread and the test then lock like processes.
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}  # noqa: F405
+    # One file per test run, so that runs side by side never share a database.
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(DATA_DIR / f"test-db-{os.getpid()}.sqlite3")  # noqa: F405
+    }
