@@ -1,1 +1,25 @@
-"""Webhook delivery tasks (queue: webhooks)."""
+"""Webhook delivery tasks (queue: webhooks; the scheduler on default). Ids in, one service call.
+
+Retries are rows (``next_attempt_at``), not Celery countdowns, so they survive restarts; a
+delivery task is never retried by Celery.
+"""
+
+from celery import shared_task
+
+from workers import routing
+
+
+@shared_task(name=routing.DELIVER_WEBHOOK_TASK, acks_late=True, ignore_result=True)
+def deliver(delivery_id: int) -> bool:
+    """One attempt of a due delivery; a duplicate or early message finds nothing to claim."""
+    from apps.webhooks.services import attempt_delivery
+
+    return attempt_delivery(delivery_id=delivery_id) is not None
+
+
+@shared_task(name=routing.SCHEDULE_WEBHOOKS_TASK, ignore_result=True)
+def schedule_due() -> int:
+    """Beat: publish the deliveries whose next attempt is due."""
+    from apps.webhooks.services import dispatch_due_deliveries
+
+    return dispatch_due_deliveries()

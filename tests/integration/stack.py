@@ -2,6 +2,7 @@
 --web`` (gunicorn + one worker process per partition + the general worker + beat), stopped
 and reaped at the end. The integration tests and the benchmark both drive it."""
 
+import contextlib
 import json
 import os
 import signal
@@ -80,9 +81,9 @@ class Stack:
         argv = [sys.executable, "-m", "workers", "run", "--partitions", self.partitions,
                 "--web", f"127.0.0.1:{self.port}", "--web-workers", str(self.web_workers),
                 "--web-threads", str(self.web_threads), "--log-level", "WARNING"]
-        self.process = subprocess.Popen(argv, cwd=ROOT, env=self.environment(),
-                                        stdout=open(self.log_path, "ab"),
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the handle
+            self.process = subprocess.Popen(argv, cwd=ROOT, env=self.environment(), stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
         poll(self._healthy, timeout=60, what="the API's /health/")
         return self
 
@@ -116,10 +117,8 @@ class Stack:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
         # Children the launcher could not reap in time.
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
     def __enter__(self) -> "Stack":
         return self.start()

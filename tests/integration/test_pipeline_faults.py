@@ -19,7 +19,8 @@ DECISION_COUNTS = """
 import json
 from apps.audit.models import HistoryPoint
 from apps.bookings.models import BookingRequest
-ids = [str(u) for u in BookingRequest.objects.filter(event_id={event_id}).values_list("uid", flat=True)]
+ids = [str(u) for u in
+       BookingRequest.objects.filter(event_id={event_id}).values_list("uid", flat=True)]
 points = HistoryPoint.objects.filter(details__event={event_id}).values_list("details", flat=True)
 per_request = {{}}
 for d in points:
