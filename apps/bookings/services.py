@@ -13,9 +13,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
+from apps.accounts.models import Customer
 from apps.audit.models import Action
 from apps.audit.services import history_point, record_many
 from apps.bookings import rules
@@ -190,7 +191,9 @@ class _Ledger:
             self.waitlist[command.id] = command
             self.waitlisted_customers[command.customer_id] = command
         self._log(command, decision.reason)
-        event_type = WEBHOOK_EVENT_TYPES.get((command.kind, decision.status))
+        # A promotion is announced once, as itself, not also as a plain confirmation.
+        event_type = ("booking.promoted" if decision.reason == Reason.PROMOTED
+                      else WEBHOOK_EVENT_TYPES.get((command.kind, decision.status)))
         if event_type:
             self.outcomes.append(Outcome(event_type, command, command.booking))
 
@@ -205,16 +208,19 @@ class _Ledger:
         while rules.can_promote(self.state, self.now):
             entry = self.waitlist.pop(next(iter(self.waitlist)))
             del self.waitlisted_customers[entry.customer_id]
-            decision = rules.promote(self.state)
-            self.settle(entry, decision)
-            self.outcomes.append(Outcome("booking.promoted", entry, entry.booking))
+            self.settle(entry, rules.promote(self.state))
 
     def cancel_event(self, command: BookingRequest) -> None:
-        for booking in Booking.objects.filter(event_id=self.event.pk, status=BookingStatus.ACTIVE
-                                              ).select_related("customer"):
-            booking = self.bookings.setdefault(booking.customer_id, booking)
+        # The ledger's bookings are newer than the table's: this batch may already have created,
+        # cancelled or reactivated some of them, so its copy wins over the stored row.
+        for booking in Booking.objects.filter(event_id=self.event.pk, status=BookingStatus.ACTIVE):
+            self.bookings.setdefault(booking.customer_id, booking)
+        active = [b for b in self.bookings.values() if b.status == BookingStatus.ACTIVE]
+        users = dict(Customer.objects.filter(pk__in=[b.customer_id for b in active])
+                     .values_list("pk", "user_id"))
+        for booking in active:
             self._set_booking(booking.customer_id, BookingStatus.CANCELLED)
-            self._history(booking, user_id=booking.customer.user_id,
+            self._history(booking, user_id=users[booking.customer_id],
                           action=Action.BOOKING_CANCELLED,
                           details={"reason": Reason.EVENT_CANCELLED, "request": str(command.uid)})
             self.outcomes.append(Outcome("booking.cancelled", command, booking))
@@ -246,18 +252,31 @@ class _Ledger:
                                            details=details), target))
 
     def flush(self) -> None:
-        new = [b for b in self.changed_bookings.values() if b.pk is None]
-        Booking.objects.bulk_create(new, batch_size=500)
-        Booking.objects.bulk_update(
-            [b for b in self.changed_bookings.values() if b not in new],
-            ["status", "cancelled_at", "updated_at"], batch_size=500)
+        """Write the batch in a handful of statements, whatever its size: grouped UPDATEs and
+        bulk INSERTs, never a statement per command."""
+        changed = list(self.changed_bookings.values())
+        Booking.objects.bulk_create([b for b in changed if b.pk is None], batch_size=500)
+        for status, group in _grouped(changed, lambda b: b.status).items():
+            Booking.objects.filter(pk__in=[b.pk for b in group]).update(
+                status=status, updated_at=self.now,
+                cancelled_at=self.now if status == BookingStatus.CANCELLED else None)
         for point, target in self.history:  # new bookings have their ids now
             point.object_id = str(target.pk)
-        for command in self.requests.values():
-            command.booking_id = command.booking.pk if command.booking else command.booking_id
-        BookingRequest.objects.bulk_update(
-            self.requests.values(), ["status", "reason", "message", "decided_at", "booking"],
-            batch_size=500)
+
+        decided = list(self.requests.values())
+        for (status, reason), group in _grouped(decided, lambda r: (r.status, r.reason)).items():
+            BookingRequest.objects.filter(pk__in=[r.pk for r in group]).update(
+                status=status, reason=reason, message=rules.MESSAGES[reason],
+                decided_at=self.now)
+        # A request concerns its customer's one booking for this event (if any).
+        linked = [r.pk for r in decided if r.booking is not None]
+        if linked:
+            BookingRequest.objects.filter(pk__in=linked).update(booking_id=Subquery(
+                Booking.objects.filter(event_id=self.event.pk, customer_id=OuterRef("customer_id"))
+                .values("pk")[:1]))
+        for request in decided:
+            request.booking_id = request.booking.pk if request.booking else request.booking_id
+
         s = self.state
         Event.objects.filter(pk=self.event.pk).update(
             seats_taken=s.seats_taken, capacity=s.capacity, waitlist_size=s.waitlist_size,
@@ -266,6 +285,13 @@ class _Ledger:
             updated_at=self.now,
         )
         record_many(point for point, _ in self.history)
+
+
+def _grouped(items, key) -> dict:
+    groups: dict = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    return groups
 
 
 def _decide_batch(*, event_id: int) -> int:
@@ -288,9 +314,10 @@ def _decide_batch(*, event_id: int) -> int:
                 waitlisted=command.customer_id in ledger.waitlisted_customers,
                 payload=command.payload,
             )
-            if command.kind == CommandKind.CANCEL_EVENT and decision.status == RequestStatus.CONFIRMED:
+            confirmed = decision.status == RequestStatus.CONFIRMED
+            if command.kind == CommandKind.CANCEL_EVENT and confirmed:
                 ledger.cancel_event(command)
-            if command.kind == CommandKind.LEAVE_WAITLIST and decision.status == RequestStatus.CONFIRMED:
+            if command.kind == CommandKind.LEAVE_WAITLIST and confirmed:
                 ledger.withdraw_waitlisted(command.customer_id, Reason.LEFT_WAITLIST)
             ledger.settle(command, decision)
             ledger.promote_from_waitlist()

@@ -46,7 +46,7 @@ def update_event(*, event: Event, user_id: int, fields: dict,
                  idempotency_key: str | None = None) -> BookingRequest | None:
     """Apply plain fields now; a capacity change becomes a command on the event's queue.
     Returns that command, or None when the capacity is unchanged."""
-    capacity = fields.pop("capacity", event.capacity)
+    capacity = fields.pop("capacity", None)
     if {"start_time", "end_time"} & fields.keys():
         start = fields.get("start_time", event.start_time)
         end = fields.get("end_time", event.end_time)
@@ -63,11 +63,17 @@ def update_event(*, event: Event, user_id: int, fields: dict,
         event.save(update_fields=[*changed, "updated_at"])
         record(user_id=user_id, action=Action.EVENT_UPDATE, target=event,
                details={"changed": sorted(changed)})
-    if capacity == event.capacity:
+    if capacity is None or (capacity == event.capacity and not _capacity_change_pending(event)):
+        # Equal to a pending change's old value is still a change: the last request must win.
         return None
     command, _ = request_command(user_id=user_id, event=event, kind=CommandKind.SET_CAPACITY,
                                  payload={"capacity": capacity}, idempotency_key=idempotency_key)
     return command
+
+
+def _capacity_change_pending(event: Event) -> bool:
+    return BookingRequest.objects.filter(event_id=event.pk, kind=CommandKind.SET_CAPACITY,
+                                         status=RequestStatus.PENDING).exists()
 
 
 @transaction.atomic
