@@ -58,7 +58,8 @@ def log_in(*, username: str, password: str):
     if user is None or not user.is_active:
         raise InvalidCredentials("Unknown username or wrong password.")
     token, _ = Token.objects.get_or_create(user=user)
-    record(user_id=user.id, action=Action.LOGIN, target=user, details={"user_type": user_type(user)})
+    record(user_id=user.id, action=Action.LOGIN, target=user,
+           details={"user_type": user_type(user)})
     return user, token
 
 

@@ -78,6 +78,7 @@ class Reason(models.TextChoices):
     NOT_WAITLISTED = "not_waitlisted"
     CAPACITY_BELOW_SEATS_TAKEN = "capacity_below_seats_taken"
     EVENT_HAS_BOOKINGS = "event_has_bookings"
+    INTERNAL_ERROR = "internal_error"
 
 
 class BookingRequest(models.Model):

@@ -28,6 +28,7 @@ MESSAGES = {
     Reason.NOT_WAITLISTED: "You are not on this event's waitlist.",
     Reason.CAPACITY_BELOW_SEATS_TAKEN: "The new capacity is below the seats already taken.",
     Reason.EVENT_HAS_BOOKINGS: "The event has active bookings; delete it with force=true.",
+    Reason.INTERNAL_ERROR: "The request could not be applied; nothing was changed.",
 }
 
 

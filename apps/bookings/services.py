@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
@@ -143,10 +143,42 @@ def decide_pending(*, event_id: int) -> int:
     """
     decided = 0
     while True:
-        count = _decide_batch(event_id=event_id)
+        try:
+            count = _decide_batch(event_id=event_id, limit=settings.BOOKING_DECISION_BATCH)
+        except (IntegrityError, DataError):
+            # A constraint refused the batch: a bug, or a row changed behind the worker's back.
+            # Decide one command at a time so a single bad command cannot block its event.
+            logger.exception("event %s: batch refused by the database; deciding one by one",
+                             event_id)
+            count = _decide_singly(event_id=event_id)
         decided += count
         if count < settings.BOOKING_DECISION_BATCH:
             return decided
+
+
+def _decide_singly(*, event_id: int) -> int:
+    decided = 0
+    for _ in range(settings.BOOKING_DECISION_BATCH):
+        try:
+            count = _decide_batch(event_id=event_id, limit=1)
+        except (IntegrityError, DataError):
+            logger.exception("event %s: a command is refused by the database", event_id)
+            count = _fail_oldest_pending(event_id=event_id)
+        if not count:
+            break
+        decided += count
+    return decided
+
+
+def _fail_oldest_pending(*, event_id: int) -> int:
+    """Reject the oldest pending command of the event (the one the database refused)."""
+    oldest = (BookingRequest.objects.filter(event_id=event_id, status=RequestStatus.PENDING)
+              .order_by("id").values_list("pk", flat=True).first())
+    if oldest is None:
+        return 0
+    return BookingRequest.objects.filter(pk=oldest, status=RequestStatus.PENDING).update(
+        status=RequestStatus.REJECTED, reason=Reason.INTERNAL_ERROR,
+        message=rules.MESSAGES[Reason.INTERNAL_ERROR], decided_at=timezone.now())
 
 
 class _Ledger:
@@ -294,14 +326,14 @@ def _grouped(items, key) -> dict:
     return groups
 
 
-def _decide_batch(*, event_id: int) -> int:
+def _decide_batch(*, event_id: int, limit: int) -> int:
     with transaction.atomic():
         event = Event.objects.select_for_update().filter(pk=event_id).first()
         if event is None:
             return 0
         commands = list(
             BookingRequest.objects.filter(event_id=event_id, status=RequestStatus.PENDING)
-            .order_by("id")[: settings.BOOKING_DECISION_BATCH]
+            .order_by("id")[:limit]
         )
         if not commands:
             return 0

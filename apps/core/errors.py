@@ -31,7 +31,19 @@ def _first_message(detail) -> str:
     return str(detail)
 
 
+def _raised_by_a_parser(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__") == "rest_framework.parsers":
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def exception_handler(exc, context):
+    if isinstance(exc, RecursionError) and _raised_by_a_parser(exc):
+        # json gives up on very deep nesting with RecursionError, not ValueError: a bad body.
+        exc = exceptions.ParseError("JSON parse error - the document is nested too deeply.")
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
     if isinstance(exc, RequestDataTooBig):

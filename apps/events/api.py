@@ -1,7 +1,7 @@
 import django_filters
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
@@ -11,6 +11,7 @@ from apps.accounts.permissions import IsOrganizer
 from apps.bookings.api import COMMAND_HEADERS, COMMAND_RESPONSES
 from apps.bookings.responses import command_response, idempotency_key
 from apps.core.exceptions import PermissionDenied
+from apps.core.filters import FILTER_BACKENDS, DateTimeFilter, IdFilter
 from apps.events import selectors, services
 from apps.events.models import Event
 
@@ -55,9 +56,9 @@ class EventDashboardSerializer(serializers.ModelSerializer):
 
 
 class EventFilter(django_filters.FilterSet):
-    start_after = django_filters.IsoDateTimeFilter(field_name="start_time", lookup_expr="gte")
-    start_before = django_filters.IsoDateTimeFilter(field_name="start_time", lookup_expr="lt")
-    creator = django_filters.NumberFilter(field_name="creator_id")
+    start_after = DateTimeFilter(field_name="start_time", lookup_expr="gte")
+    start_before = DateTimeFilter(field_name="start_time", lookup_expr="lt")
+    creator = IdFilter(field_name="creator_id")
     has_seats = django_filters.BooleanFilter(method="filter_has_seats")
 
     class Meta:
@@ -81,6 +82,7 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     """Events. Anyone signed in reads; organizers create; only the owner changes or deletes."""
 
     serializer_class = EventSerializer
+    filter_backends = FILTER_BACKENDS
     filterset_class = EventFilter
     search_fields = ["title", "description", "creator__organization_name"]
     ordering_fields = ["start_time", "end_time", "created_at", "capacity", "title"]
@@ -114,7 +116,7 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     @extend_schema(
         request=EventSerializer, parameters=COMMAND_HEADERS,
-        responses={200: EventSerializer, **{k: v for k, v in COMMAND_RESPONSES.items() if k != 200}},
+        responses={**COMMAND_RESPONSES, 200: EventSerializer},
         summary="Update an event (owner). A capacity change goes through the event's queue: "
                 "202 with the request resource.")
     def partial_update(self, request, pk=None):

@@ -279,3 +279,21 @@ def test_a_batch_that_fails_leaves_all_its_commands_pending(monkeypatch, event):
     assert {outcome(c)[0] for c in commands} == {RequestStatus.PENDING}
     assert not Booking.objects.exists()
     assert Event.objects.get(pk=event.pk).seats_taken == 0
+
+
+def test_a_command_the_database_refuses_is_rejected_alone_and_the_line_moves_on(organizer):
+    event = EventFactory(creator=organizer, capacity=5)
+    # A capacity of 0 passes the rules (no seat is taken yet) but not the CHECK constraint.
+    poison, _ = request_command(user_id=organizer.user_id, event=event,
+                                kind=CommandKind.SET_CAPACITY, payload={"capacity": 0})
+    first = book(event, CustomerFactory())
+    last = book(event, CustomerFactory())
+
+    assert decide_pending(event_id=event.pk) == 3
+
+    assert outcome(first) == (RequestStatus.CONFIRMED, Reason.BOOKED)
+    assert outcome(poison) == (RequestStatus.REJECTED, Reason.INTERNAL_ERROR)
+    assert outcome(last) == (RequestStatus.CONFIRMED, Reason.BOOKED)
+    event.refresh_from_db()
+    assert (event.capacity, event.seats_taken) == (5, 2)
+    assert_healthy()

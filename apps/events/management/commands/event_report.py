@@ -10,7 +10,7 @@ import statistics
 from django.core.management.base import BaseCommand
 from django.db.models import Count, Q
 
-from apps.bookings.models import Booking, BookingRequest, BookingStatus, RequestStatus
+from apps.bookings.models import BookingRequest, BookingStatus, RequestStatus
 from apps.events.models import Event
 
 
