@@ -40,7 +40,7 @@ class EventSerializer(serializers.ModelSerializer):
 
 
 class EventDashboardSerializer(serializers.ModelSerializer):
-    pending_commands = serializers.IntegerField(read_only=True, allow_null=True)
+    pending_commands = serializers.IntegerField(read_only=True)
     oldest_pending_age_seconds = serializers.SerializerMethodField()
 
     class Meta:

@@ -1,6 +1,7 @@
 """Reads of events."""
 
 from django.db.models import Count, Min, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.bookings.models import BookingRequest, RequestStatus
@@ -29,6 +30,6 @@ def organizer_dashboard(user) -> QuerySet[Event]:
     pending = (BookingRequest.objects.filter(event_id=OuterRef("pk"), status=RequestStatus.PENDING)
                .order_by().values("event_id"))
     return organizer_events(user).annotate(
-        pending_commands=Subquery(pending.annotate(n=Count("id")).values("n")),
+        pending_commands=Coalesce(Subquery(pending.annotate(n=Count("id")).values("n")), 0),
         oldest_pending_at=Subquery(pending.annotate(t=Min("created_at")).values("t")),
     )

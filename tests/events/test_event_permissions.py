@@ -201,7 +201,7 @@ def test_the_dashboard_of_an_event_with_no_line(api, organizer):
 
     [row] = api.as_user(organizer.user).get("/eventapi/event/dashboard/").json()["results"]
 
-    assert row["pending_commands"] is None
+    assert row["pending_commands"] == 0
     assert row["oldest_pending_age_seconds"] is None
 
 
