@@ -1,6 +1,6 @@
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -73,43 +73,56 @@ def _auth_response(user, token, status_code: int) -> Response:
 
 
 
-class RegisterOrganizerView(APIView):
+class _TokenIssuingView(APIView):
+    """An anonymous POST that validates, calls one service and answers with a token."""
+
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    input_serializer: type[serializers.Serializer]
+    success_status = status.HTTP_201_CREATED
 
-    @extend_schema(request=RegisterOrganizerSerializer, responses={201: AuthResponseSerializer},
-                   summary="Register an organizer")
+    def issue(self, data: dict):
+        """Return ``(user, token)``."""
+        raise NotImplementedError
+
     def post(self, request):
-        data = RegisterOrganizerSerializer(data=request.data)
+        data = self.input_serializer(data=request.data)
         data.is_valid(raise_exception=True)
-        organizer, token = services.register_organizer(**data.validated_data)
-        return _auth_response(organizer.user, token, status.HTTP_201_CREATED)
+        user, token = self.issue(data.validated_data)
+        return _auth_response(user, token, self.success_status)
 
 
-class RegisterCustomerView(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
+@extend_schema_view(post=extend_schema(request=RegisterOrganizerSerializer,
+                                       responses={201: AuthResponseSerializer},
+                                       summary="Register an organizer"))
+class RegisterOrganizerView(_TokenIssuingView):
+    input_serializer = RegisterOrganizerSerializer
 
-    @extend_schema(request=RegisterCustomerSerializer, responses={201: AuthResponseSerializer},
-                   summary="Register a customer")
-    def post(self, request):
-        data = RegisterCustomerSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        customer, token = services.register_customer(**data.validated_data)
-        return _auth_response(customer.user, token, status.HTTP_201_CREATED)
+    def issue(self, data):
+        organizer, token = services.register_organizer(**data)
+        return organizer.user, token
 
 
-class LoginView(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
+@extend_schema_view(post=extend_schema(request=RegisterCustomerSerializer,
+                                       responses={201: AuthResponseSerializer},
+                                       summary="Register a customer"))
+class RegisterCustomerView(_TokenIssuingView):
+    input_serializer = RegisterCustomerSerializer
 
-    @extend_schema(request=LoginSerializer, responses={200: AuthResponseSerializer},
-                   summary="Log in and get a token")
-    def post(self, request):
-        data = LoginSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        user, token = services.log_in(**data.validated_data)
-        return _auth_response(user, token, status.HTTP_200_OK)
+    def issue(self, data):
+        customer, token = services.register_customer(**data)
+        return customer.user, token
+
+
+@extend_schema_view(post=extend_schema(request=LoginSerializer,
+                                       responses={200: AuthResponseSerializer},
+                                       summary="Log in and get a token"))
+class LoginView(_TokenIssuingView):
+    input_serializer = LoginSerializer
+    success_status = status.HTTP_200_OK
+
+    def issue(self, data):
+        return services.log_in(**data)
 
 
 class LogoutView(APIView):
