@@ -1,6 +1,479 @@
-"""Webhook deliveries of booking outcomes."""
+"""Webhook subscriptions and the signed, retried, logged delivery of booking outcomes.
+
+The booking worker calls :func:`create_deliveries` inside its decision transaction; the rows are
+published to the ``webhooks`` queue only after that commit. A delivery task claims its delivery
+with a conditional UPDATE, posts it (see ``transport``), logs the attempt and schedules the next
+one in ``next_attempt_at``; the beat task publishes the deliveries that are due again.
+"""
+
+import json
+import logging
+import random
+import socket
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from apps.core.exceptions import Conflict, DomainError
+from apps.webhooks import signing, transport
+from apps.webhooks.models import (
+    DeliveryStatus,
+    EventType,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+
+logger = logging.getLogger(__name__)
+
+# Retry delays get ±10 % so deliveries that failed together do not retry together.
+RETRY_JITTER = 0.10
+# An in-flight attempt owns its delivery this long beyond the HTTP timeouts; after that a
+# crashed sender's delivery is due again.
+SEND_LEASE_MARGIN_SECONDS = 30.0
+# A published delivery still not attempted after this long is published again (lost message).
+REDISPATCH_AFTER_SECONDS = 120.0
+DISPATCH_BATCH = 500
+ERROR_MAX_LENGTH = 500
+
+
+# --- subscriptions ------------------------------------------------------------------------------
+
+
+def validate_url(url: str) -> str:
+    """http(s) only; a literal non-public IP is refused up front unless private URLs are
+    allowed (host names are checked at every send)."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise DomainError(
+            f"Invalid URL: {exc}", code="invalid_url", details={"url": [str(exc)]}
+        ) from exc
+    if parsed.scheme not in transport.ALLOWED_SCHEMES or not parsed.host:
+        raise DomainError(
+            "The URL must be http:// or https:// with a host.",
+            code="invalid_url",
+            details={"url": ["must be http(s) with a host"]},
+        )
+    if parsed.userinfo:
+        raise DomainError(
+            "The URL must not carry credentials.",
+            code="invalid_url",
+            details={"url": ["must not contain user:password@"]},
+        )
+    address = transport.literal_address(parsed.host)
+    if (
+        address is not None
+        and not settings.WEBHOOK_ALLOW_PRIVATE_URLS
+        and not transport.is_public_address(address)
+    ):
+        raise DomainError(
+            "The URL points at a non-public address.",
+            code="unsafe_url",
+            details={"url": ["private, loopback and reserved addresses are refused"]},
+        )
+    return url
+
+
+def _event_types(event_types: Iterable[str]) -> list[str]:
+    known = set(EventType.values)
+    unknown = [t for t in event_types if t not in known]
+    if unknown:
+        raise DomainError(f"Unknown event types: {', '.join(unknown)}.", code="invalid_event_types")
+    return list(dict.fromkeys(event_types))
+
+
+def create_subscription(
+    *, owner_id: int, url: str, event_types: Sequence[str], is_active: bool = True
+) -> WebhookSubscription:
+    """A new subscription with a fresh secret (the caller shows it once)."""
+    return WebhookSubscription.objects.create(
+        owner_id=owner_id,
+        url=validate_url(url),
+        event_types=_event_types(event_types),
+        secret=signing.generate_secret(),
+        is_active=is_active,
+        disabled_reason="" if is_active else "Disabled by its owner.",
+    )
+
+
+def update_subscription(
+    *,
+    subscription: WebhookSubscription,
+    url: str | None = None,
+    event_types: Sequence[str] | None = None,
+    is_active: bool | None = None,
+) -> WebhookSubscription:
+    """Change the URL or types, or disable/enable. Enabling clears the failure count."""
+    if url is not None:
+        subscription.url = validate_url(url)
+    if event_types is not None:
+        subscription.event_types = _event_types(event_types)
+    if is_active is not None and is_active != subscription.is_active:
+        subscription.is_active = is_active
+        subscription.consecutive_failures = 0
+        subscription.disabled_reason = "" if is_active else "Disabled by its owner."
+    subscription.save()
+    return subscription
+
+
+def rotate_secret(*, subscription: WebhookSubscription) -> WebhookSubscription:
+    """A new secret; every attempt from now on (retries included) is signed with it."""
+    subscription.secret = signing.generate_secret()
+    subscription.save(update_fields=["secret", "updated_at"])
+    return subscription
+
+
+def delete_subscription(*, subscription: WebhookSubscription) -> None:
+    subscription.delete()
+
+
+# --- deliveries: creation (inside the booking worker's transaction) ------------------------------
 
 
 def create_deliveries(*, event, outcomes) -> list[int]:
-    """Create one delivery per matching subscription, in the caller's transaction."""
-    return []
+    """Create one delivery per matching subscription per outcome, in the caller's transaction,
+    and publish them once it commits. Queries do not grow with the number of outcomes."""
+    if not outcomes:
+        return []
+    subscriptions = _matching_candidates(event=event, outcomes=outcomes)
+    if not subscriptions:
+        return []
+    pairs = [
+        (sub, outcome)
+        for outcome in outcomes
+        for sub in subscriptions
+        if _matches(sub, event=event, outcome=outcome)
+    ]
+    if not pairs:
+        return []
+    unique = list({id(outcome): outcome for _, outcome in pairs}.values())
+    data = _outcome_data(event=event, outcomes=unique)
+    now = timezone.now()
+    timestamp = now.isoformat().replace("+00:00", "Z")
+    max_attempts = 1 + len(settings.WEBHOOK_RETRY_SCHEDULE)
+    deliveries = []
+    for sub, outcome in pairs:
+        uid = uuid.uuid4()
+        deliveries.append(
+            WebhookDelivery(
+                uid=uid,
+                subscription=sub,
+                event_type=outcome.event_type,
+                payload={
+                    "type": outcome.event_type,
+                    "id": str(uid),
+                    "timestamp": timestamp,
+                    "data": data[id(outcome)],
+                },
+                next_attempt_at=now,
+                dispatched_at=now,
+                max_attempts=max_attempts,
+            )
+        )
+    created = WebhookDelivery.objects.bulk_create(deliveries, batch_size=500)
+    ids = [d.pk for d in created]
+    transaction.on_commit(lambda: publish_deliveries(delivery_ids=ids), robust=True)
+    return ids
+
+
+def _matching_candidates(*, event, outcomes) -> list[WebhookSubscription]:
+    """Active subscriptions of anyone who could hear about these outcomes: the requesters, the
+    bookings' customers, the event's organizer. One query."""
+    users = {o.request.user_id for o in outcomes}
+    customers = {o.booking.customer_id for o in outcomes if o.booking is not None}
+    return list(
+        WebhookSubscription.objects.filter(is_active=True)
+        .filter(
+            Q(owner_id__in=users)
+            | Q(owner__customer_profile__in=customers)
+            | Q(owner__organizer_profile=event.creator_id)
+        )
+        .annotate(
+            customer_pk=F("owner__customer_profile"), organizer_pk=F("owner__organizer_profile")
+        )
+        .order_by("id")
+    )
+
+
+def _matches(subscription: WebhookSubscription, *, event, outcome) -> bool:
+    if outcome.event_type not in subscription.event_types:
+        return False
+    if subscription.organizer_pk is not None and subscription.organizer_pk == event.creator_id:
+        return True
+    if subscription.owner_id == outcome.request.user_id:
+        return True
+    # A cancellation by the organizer (event cancelled) still reaches the booking's customer.
+    booking = outcome.booking
+    return (
+        booking is not None
+        and subscription.customer_pk is not None
+        and subscription.customer_pk == booking.customer_id
+    )
+
+
+def _outcome_data(*, event, outcomes) -> dict[int, dict]:
+    """``{"request": …, "booking": …}`` per outcome, as the API shows them; the related rows
+    the serializers read are loaded in one query for all outcomes."""
+    from apps.accounts.models import Customer
+    from apps.bookings.api import BookingRequestSerializer, BookingSerializer
+    from apps.bookings.models import Booking, BookingRequest
+
+    booking_field = BookingRequest._meta.get_field("booking")
+    missing = {
+        o.request.booking_id
+        for o in outcomes
+        if o.request.booking_id is not None and not booking_field.is_cached(o.request)
+    }
+    loaded = Booking.objects.in_bulk(missing) if missing else {}
+    for outcome in outcomes:
+        if outcome.request.booking_id in loaded and not booking_field.is_cached(outcome.request):
+            outcome.request.booking = loaded[outcome.request.booking_id]
+    bookings = [b for o in outcomes for b in (o.booking, o.request.booking) if b is not None]
+    customer_ids = {b.customer_id for b in bookings}
+    customers = (
+        Customer.objects.select_related("user").in_bulk(customer_ids) if customer_ids else {}
+    )
+    for booking in bookings:
+        if booking.event_id == event.pk:
+            booking.event = event
+        booking.customer = customers[booking.customer_id]
+    return {
+        id(o): {
+            "request": BookingRequestSerializer(o.request).data,
+            "booking": BookingSerializer(o.booking).data if o.booking is not None else None,
+        }
+        for o in outcomes
+    }
+
+
+def publish_deliveries(*, delivery_ids: Iterable[int]) -> int:
+    """Publish a delivery task per id (after commit). A failed publish is left to the
+    scheduler, which publishes it again. Returns how many were published."""
+    from workers import webhook_tasks
+
+    published = 0
+    for delivery_id in delivery_ids:
+        try:
+            webhook_tasks.deliver.apply_async(args=[delivery_id], retry=False)
+        except Exception:  # noqa: BLE001 - any broker failure; the scheduler re-publishes
+            logger.warning(
+                "webhook delivery %s not published; the scheduler will retry",
+                delivery_id,
+                exc_info=True,
+            )
+            continue
+        published += 1
+    return published
+
+
+# --- deliveries: scheduling and sending ----------------------------------------------------------
+
+
+def _due(now: datetime):
+    return WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+
+
+def dispatch_due_deliveries(*, limit: int = DISPATCH_BATCH) -> int:
+    """The scheduler (beat): publish every due delivery not already published recently.
+    Returns how many were published."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=REDISPATCH_AFTER_SECONDS)
+    ids = list(
+        _due(now)
+        .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale))
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if not ids:
+        return 0
+    WebhookDelivery.objects.filter(pk__in=ids).update(dispatched_at=now)
+    return publish_deliveries(delivery_ids=ids)
+
+
+def send_due_deliveries(*, limit: int = DISPATCH_BATCH) -> int:
+    """Attempt every due delivery in this process (tests, operators). Returns attempts made."""
+    ids = list(
+        _due(timezone.now()).order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
+    )
+    return sum(1 for delivery_id in ids if attempt_delivery(delivery_id=delivery_id) is not None)
+
+
+def _lease_seconds() -> float:
+    return (
+        settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS
+        + settings.WEBHOOK_READ_TIMEOUT_SECONDS
+        + SEND_LEASE_MARGIN_SECONDS
+    )
+
+
+def claim_delivery(*, delivery_id: int, now: datetime | None = None) -> int | None:
+    """Take the next attempt of a due delivery: a compare-and-set on ``attempt_count`` so two
+    workers never send the same attempt. Returns the attempt number, or None if not ours."""
+    now = now or timezone.now()
+    current = _due(now).filter(pk=delivery_id).values_list("attempt_count", flat=True).first()
+    if current is None:
+        return None
+    claimed = (
+        _due(now)
+        .filter(pk=delivery_id, attempt_count=current)
+        .update(
+            attempt_count=current + 1,
+            dispatched_at=None,
+            updated_at=now,
+            next_attempt_at=now + timedelta(seconds=_lease_seconds()),
+        )
+    )
+    return current + 1 if claimed else None
+
+
+def encode_payload(payload: dict) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def attempt_delivery(*, delivery_id: int) -> WebhookAttempt | None:
+    """Claim, sign and send one attempt of a due delivery, then log it and schedule what
+    follows. Returns the attempt, or None when there was nothing to send."""
+    number = claim_delivery(delivery_id=delivery_id)
+    if number is None:
+        return None
+    delivery = WebhookDelivery.objects.select_related("subscription").get(pk=delivery_id)
+    subscription = delivery.subscription
+    if not subscription.is_active:
+        WebhookDelivery.objects.filter(pk=delivery_id, attempt_count=number).update(
+            status=DeliveryStatus.FAILED,
+            next_attempt_at=None,
+            attempt_count=number - 1,
+            last_error="Not sent: the subscription is disabled.",
+            updated_at=timezone.now(),
+        )
+        return None
+    body = encode_payload(delivery.payload)
+    headers = signing.signature_headers(
+        secret=subscription.secret, msg_id=str(delivery.uid), body=body
+    )
+    status_code, response_body, duration_ms, error, final = None, "", 0, "", False
+    try:
+        answer = transport.post(url=subscription.url, body=body, headers=headers)
+        status_code, response_body, duration_ms = (
+            answer.status_code,
+            answer.body,
+            answer.duration_ms,
+        )
+        if not 200 <= status_code < 300:
+            error = f"HTTP {status_code}"
+    except transport.UnsafeDestination as exc:
+        error, final = f"Refused: {exc}", True
+    except httpx.TimeoutException as exc:
+        error = f"Timeout: {type(exc).__name__} {exc}".strip()
+    except (httpx.TransportError, socket.gaierror, OSError) as exc:
+        error = f"Connection error: {type(exc).__name__} {exc}".strip()
+    return _record_attempt(
+        delivery=delivery,
+        number=number,
+        status_code=status_code,
+        response_body=response_body,
+        duration_ms=duration_ms,
+        error=error[:ERROR_MAX_LENGTH],
+        final=final,
+    )
+
+
+def retry_delay(*, attempt: int) -> float:
+    """Seconds before the attempt after ``attempt`` (1-based), with ±10 % jitter."""
+    schedule = settings.WEBHOOK_RETRY_SCHEDULE
+    base = float(schedule[min(attempt, len(schedule)) - 1])
+    return base * random.uniform(1 - RETRY_JITTER, 1 + RETRY_JITTER)
+
+
+def _record_attempt(
+    *,
+    delivery: WebhookDelivery,
+    number: int,
+    status_code: int | None,
+    response_body: str,
+    duration_ms: int,
+    error: str,
+    final: bool,
+) -> WebhookAttempt:
+    now = timezone.now()
+    succeeded = not error
+    exhausted = number >= delivery.max_attempts or number > len(settings.WEBHOOK_RETRY_SCHEDULE)
+    if succeeded:
+        changes = {"status": DeliveryStatus.SUCCEEDED, "next_attempt_at": None, "last_error": ""}
+    elif final or exhausted:
+        changes = {"status": DeliveryStatus.FAILED, "next_attempt_at": None, "last_error": error}
+    else:
+        changes = {
+            "next_attempt_at": now + timedelta(seconds=retry_delay(attempt=number)),
+            "last_error": error,
+        }
+    with transaction.atomic():
+        attempt = WebhookAttempt.objects.create(
+            delivery=delivery,
+            number=number,
+            succeeded=succeeded,
+            status_code=status_code,
+            duration_ms=duration_ms,
+            error=error,
+            response_body=response_body,
+        )
+        # Only the claim's owner settles it (a sender whose lease ran out does not).
+        WebhookDelivery.objects.filter(
+            pk=delivery.pk, attempt_count=number, status=DeliveryStatus.PENDING
+        ).update(updated_at=now, **changes)
+        _count_result(subscription_id=delivery.subscription_id, succeeded=succeeded)
+    if not succeeded:
+        logger.info("webhook delivery %s attempt %d failed: %s", delivery.uid, number, error)
+    return attempt
+
+
+def _count_result(*, subscription_id: int, succeeded: bool) -> None:
+    subscriptions = WebhookSubscription.objects.filter(pk=subscription_id)
+    if succeeded:
+        subscriptions.filter(consecutive_failures__gt=0).update(consecutive_failures=0)
+        return
+    subscriptions.update(consecutive_failures=F("consecutive_failures") + 1)
+    limit = settings.WEBHOOK_DISABLE_AFTER_FAILURES
+    disabled = subscriptions.filter(is_active=True, consecutive_failures__gte=limit).update(
+        is_active=False,
+        disabled_reason=f"Disabled after {limit} consecutive failed attempts; fix the endpoint "
+        "and enable it again (PATCH is_active=true).",
+    )
+    if disabled:
+        logger.warning("webhook subscription %s disabled after %d failures", subscription_id, limit)
+
+
+def redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a finished (succeeded or failed) delivery once more, now: one attempt, same
+    message id and body, signed with the current secret."""
+    if not delivery.subscription.is_active:
+        raise Conflict(
+            "The subscription is disabled; enable it first.", code="subscription_disabled"
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        reopened = WebhookDelivery.objects.filter(
+            pk=delivery.pk,
+            status__in=[DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED],
+        ).update(
+            status=DeliveryStatus.PENDING,
+            next_attempt_at=now,
+            dispatched_at=now,
+            max_attempts=F("attempt_count") + 1,
+            updated_at=now,
+        )
+        if not reopened:
+            raise Conflict(
+                "The delivery is still pending; it will be attempted as scheduled.",
+                code="delivery_pending",
+            )
+        transaction.on_commit(lambda: publish_deliveries(delivery_ids=[delivery.pk]), robust=True)
+    delivery.refresh_from_db()
+    return delivery
