@@ -17,3 +17,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": str(DATA_DIR / f"test-db-{os.getpid()}.sqlite3")  # noqa: F405
     }
+
+# Every request rings in the in-process tests (their events reuse ids across tests, and no
+# sweeper runs); latches have tests of their own and run in the integration tier.
+BOOKING_DOORBELL_TTL_SECONDS = 0.0

@@ -14,7 +14,9 @@ def decide_event(event_id: int) -> int:
     """A doorbell: decide every pending command of the event. Never retried by Celery: a
     failure leaves the commands pending, and the sweeper rings again."""
     from apps.bookings.services import decide_pending
+    from workers.doorbells import latch
 
+    latch().clear(event_id)  # before reading: a request that rings after this gets a new run
     return decide_pending(event_id=event_id)
 
 

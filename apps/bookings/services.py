@@ -89,14 +89,19 @@ def _earlier_request(*, user_id: int, key: str | None, digest: str) -> BookingRe
     return earlier
 
 
-def ring_doorbell(*, event_id: int, partition: int) -> bool:
-    """Publish a doorbell for the event on its partition queue. A failed publish is logged and
-    left to the sweeper: the command is already safe in the database."""
-    from workers import tasks
+def ring_doorbell(*, event_id: int, partition: int, force: bool = False) -> bool:
+    """Publish a doorbell for the event on its partition queue, unless one is already waiting
+    (see ``workers.doorbells``; ``force`` skips that check). A failed publish is logged and left
+    to the sweeper: the command is already safe in the database."""
+    from workers import doorbells, tasks
 
+    latch = doorbells.latch()
+    if not latch.set(event_id) and not force:
+        return True
     try:
         tasks.ring(event_id=event_id, partition=partition)
     except Exception:  # noqa: BLE001 - any broker failure; the sweeper re-rings
+        latch.clear(event_id)
         logger.warning("doorbell for event %s not published; the sweeper will retry", event_id,
                        exc_info=True)
         return False
@@ -374,6 +379,6 @@ def sweep_pending(*, older_than_seconds: float | None = None) -> int:
     for event_id, partition in events:
         logger.warning("re-ringing event %s: commands pending over %.0fs", event_id,
                        older_than_seconds)
-        ring_doorbell(event_id=event_id, partition=partition)
+        ring_doorbell(event_id=event_id, partition=partition, force=True)
     return len(events)
 

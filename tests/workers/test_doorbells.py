@@ -1,0 +1,68 @@
+"""Doorbell latches: one waiting doorbell per event is enough."""
+
+import os
+import time
+
+import pytest
+from kombu.exceptions import OperationalError
+
+from apps.bookings.services import ring_doorbell
+from workers import doorbells, tasks
+from workers.doorbells import FileLatch
+
+
+def test_a_latch_is_set_once_until_cleared(tmp_path):
+    latch = FileLatch(tmp_path, ttl=60)
+    assert latch.set(7)
+    assert not latch.set(7)
+    assert latch.set(8)  # other events have their own
+    latch.clear(7)
+    assert latch.set(7)
+
+
+def test_a_latch_older_than_its_ttl_is_treated_as_a_lost_doorbell(tmp_path):
+    latch = FileLatch(tmp_path, ttl=5)
+    assert latch.set(7)
+    stale = time.time() - 10
+    os.utime(tmp_path / "event-7", (stale, stale))
+    assert latch.set(7)
+
+
+@pytest.fixture
+def rung(monkeypatch, tmp_path):
+    """A file latch, and the doorbells actually published."""
+    published = []
+    monkeypatch.setattr(doorbells, "latch", lambda: FileLatch(tmp_path, ttl=60))
+    monkeypatch.setattr(tasks, "ring", lambda **kwargs: published.append(kwargs))
+    return published
+
+
+def test_requests_ring_once_while_a_doorbell_waits(rung):
+    for _ in range(5):
+        assert ring_doorbell(event_id=3, partition=1)
+    assert rung == [{"event_id": 3, "partition": 1}]
+
+
+def test_the_worker_clearing_the_latch_lets_the_next_request_ring(rung):
+    ring_doorbell(event_id=3, partition=1)
+    doorbells.latch().clear(3)  # what the worker does before it reads the pending commands
+    ring_doorbell(event_id=3, partition=1)
+    assert len(rung) == 2
+
+
+def test_the_sweeper_rings_whatever_the_latch_says(rung):
+    ring_doorbell(event_id=3, partition=1)
+    ring_doorbell(event_id=3, partition=1, force=True)
+    assert len(rung) == 2
+
+
+def test_a_failed_publish_clears_the_latch_so_the_next_request_rings(monkeypatch, tmp_path):
+    latch = FileLatch(tmp_path, ttl=60)
+    monkeypatch.setattr(doorbells, "latch", lambda: latch)
+
+    def refuse(**kwargs):
+        raise OperationalError("broker unreachable")
+
+    monkeypatch.setattr(tasks, "ring", refuse)
+    assert not ring_doorbell(event_id=3, partition=1)
+    assert latch.set(3)
