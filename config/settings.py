@@ -171,6 +171,10 @@ BOOKING_SWEEP_INTERVAL_SECONDS = env.float("BOOKING_SWEEP_INTERVAL_SECONDS", def
 # Commands decided per transaction by a partition worker.
 BOOKING_DECISION_BATCH = env.int("BOOKING_DECISION_BATCH", default=500)
 LEASE_DIR = DATA_DIR / "leases"
+# While a doorbell waits unanswered, requests for the same event do not ring again; a lost
+# doorbell delays its event by at most this long. 0 rings on every request.
+BOOKING_DOORBELL_TTL_SECONDS = env.float("BOOKING_DOORBELL_TTL_SECONDS", default=2.0)
+DOORBELL_DIR = DATA_DIR / "doorbells"
 
 # --- Celery -------------------------------------------------------------------------------------
 BROKER_DIR = DATA_DIR / "broker"
@@ -214,3 +218,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- scale-out profile: fail-fast publish, and the benchmark's old-design endpoint ---------------
+if CELERY_BROKER_URL.startswith("redis"):
+    # kombu retries a refused connect max_retries times, sleeping interval_start (2 s) then
+    # +interval_step (2 s): 6 s per publish while Redis is down. Retry within 0.2 s instead.
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(interval_start=0, interval_step=0.1, interval_max=0.2)
+# Serves /legacyapi/book/ (apps.legacy): the OLD design, for `make bench` only. Never in production.
+BENCH_LEGACY_ENDPOINT = env.bool("BENCH_LEGACY_ENDPOINT", default=False)
