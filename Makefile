@@ -43,3 +43,28 @@ check: install
 
 clean:
 	rm -rf data
+
+# --- scale-out profile (docs/scale-out.md) ------------------------------------------------------
+FLOWER_PORT ?= 5555
+
+## run-scaled: PostgreSQL + Redis already running at DATABASE_URL / CELERY_BROKER_URL (env or .env)
+run-scaled: install
+	@$(PY) -c "import django; django.setup(); from django.conf import settings as s; import sys; \
+	ok = s.DATABASES['default']['ENGINE'].endswith('postgresql') and s.CELERY_BROKER_URL.startswith('redis'); \
+	sys.exit(0 if ok else 'run-scaled needs DATABASE_URL=postgres://... and CELERY_BROKER_URL=redis://... (environment or .env)')"
+	$(PY) manage.py migrate --noinput
+	@echo "API: http://$(HOST):$(PORT)/  Flower: make flower  (Ctrl-C stops everything)"
+	$(PY) -m workers run --web $(HOST):$(PORT) --web-workers $${WEB_WORKERS:-4} --web-threads $${WEB_THREADS:-8}
+
+## flower: Celery monitoring on http://$(HOST):$(FLOWER_PORT)/ (FLOWER_BASIC_AUTH=user:password)
+flower: install
+	$(PY) -m celery -A config flower --address=$(HOST) --port=$(FLOWER_PORT) \
+		$(if $(FLOWER_BASIC_AUTH),--basic-auth=$(FLOWER_BASIC_AUTH),)
+
+## test-servers: the tests on real PostgreSQL + Redis (started by the tests; fail if not installed)
+test-servers: install
+	CI_REQUIRE_SERVERS=1 $(PY) -m pytest -m servers tests/integration
+
+## bench: new design vs old (row lock in the request) on PostgreSQL + Redis; bench/results/
+bench: install
+	$(PY) -m bench

@@ -1,0 +1,1 @@
+"""``python -m bench``: the new design against the old one; see bench/run.py."""
