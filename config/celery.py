@@ -2,7 +2,7 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from kombu.transport import TRANSPORT_ALIASES
 
 from workers import routing
@@ -36,3 +36,11 @@ app.conf.update(
     task_send_sent_event=False,
     beat_schedule_filename=os.environ.get("CELERY_BEAT_SCHEDULE_FILE", "data/celerybeat-schedule"),
 )
+
+
+@signals.task_prerun.connect
+def _drop_stale_connections(**kwargs) -> None:
+    """Connections are reused across tasks (CELERY_DB_REUSE_MAX); drop broken or old ones."""
+    from django.db import close_old_connections
+
+    close_old_connections()

@@ -97,7 +97,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
 else:
     _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    _db["CONN_HEALTH_CHECKS"] = True
+    # A health check costs a round trip per request; broken connections are replaced anyway.
+    _db["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
     _db.setdefault("OPTIONS", {})["connect_timeout"] = 5
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -124,7 +125,7 @@ APPEND_SLASH = False
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", default=64 * 1024)
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apps.accounts.authentication.ProfileTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -189,12 +190,21 @@ elif CELERY_BROKER_URL.startswith("redis"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Above the longest task, so a slow task is not delivered twice while it runs.
         "visibility_timeout": env.int("REDIS_VISIBILITY_TIMEOUT_SECONDS", default=300),
-        # Without these a hung Redis blocks a publish for 40 s or more.
-        "socket_timeout": 5,
-        "socket_connect_timeout": 3,
-        "retry_on_timeout": True,
+        # A hung Redis otherwise blocks a publish for 40 s or more; above kombu's 1 s BRPOP
+        # wait so consumers are not disturbed. No retry on timeout: a publish fails fast and
+        # the sweeper re-rings.
+        "socket_timeout": 2,
+        "socket_connect_timeout": 2,
+        "retry_on_timeout": False,
+        # kombu retries a refused connect with 2 s sleeps; retry within 0.2 s instead.
         "max_retries": 2,
+        "interval_start": 0,
+        "interval_step": 0.1,
+        "interval_max": 0.2,
     }
+# Celery's Django fixup closes the database connection around every task unless this is set;
+# connections are still dropped when unusable or older than CONN_MAX_AGE (config/celery.py).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_WEBHOOK_CONCURRENCY = env.int("WEBHOOK_WORKER_CONCURRENCY", default=4)
 
 # --- webhooks -----------------------------------------------------------------------------------
@@ -219,10 +229,6 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# --- scale-out profile: fail-fast publish, and the benchmark's old-design endpoint ---------------
-if CELERY_BROKER_URL.startswith("redis"):
-    # kombu retries a refused connect max_retries times, sleeping interval_start (2 s) then
-    # +interval_step (2 s): 6 s per publish while Redis is down. Retry within 0.2 s instead.
-    CELERY_BROKER_TRANSPORT_OPTIONS.update(interval_start=0, interval_step=0.1, interval_max=0.2)
+# --- benchmark ------------------------------------------------------------------------------------
 # Serves /legacyapi/book/ (apps.legacy): the OLD design, for `make bench` only. Never in production.
 BENCH_LEGACY_ENDPOINT = env.bool("BENCH_LEGACY_ENDPOINT", default=False)
