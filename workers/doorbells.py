@@ -1,11 +1,13 @@
-"""Doorbell latches: while one doorbell for an event waits unanswered, ringing again is waste.
+"""Doorbell latches: while one doorbell for a partition waits unanswered, ringing again is waste.
 
-A request sets its event's latch after its command commits and publishes a doorbell only if the
-latch was clear; the partition worker clears the latch *before* it reads the pending commands.
-So a request that finds the latch set knows a run will start after its commit and see its
-command. Under a flash crowd this turns thousands of doorbells (each a message to publish and a
-task to run) into a handful. A latch expires after ``BOOKING_DOORBELL_TTL_SECONDS`` so a lost
-doorbell costs at most that long (the sweeper re-rings regardless); 0 turns latches off.
+A request sets its partition's latch after its command commits and publishes a doorbell only if
+the latch was clear; the partition worker clears the latch *before* it looks for pending
+commands, and then decides every event of the partition that has some. So a request that finds
+the latch set knows a run will start after its commit and see its command. Under a flash crowd
+this turns thousands of doorbells (each a message to publish and a task to run) into a handful,
+and the commands that arrive while the worker is busy are decided together. A latch expires
+after ``BOOKING_DOORBELL_TTL_SECONDS`` so a lost doorbell costs at most that long (the sweeper
+re-rings regardless); 0 turns latches off.
 """
 
 import logging
@@ -22,26 +24,26 @@ logger = logging.getLogger(__name__)
 class NoLatch:
     """Every request rings."""
 
-    def set(self, event_id: int) -> bool:
+    def set(self, partition: int) -> bool:
         return True
 
-    def clear(self, event_id: int) -> None:
+    def clear(self, partition: int) -> None:
         pass
 
 
 class FileLatch:
-    """A file per event, created with O_EXCL (atomic across processes on one machine)."""
+    """A file per partition, created with O_EXCL (atomic across processes on one machine)."""
 
     def __init__(self, directory: Path, ttl: float):
         self.directory = directory
         self.ttl = ttl
         directory.mkdir(parents=True, exist_ok=True)
 
-    def _path(self, event_id: int) -> Path:
-        return self.directory / f"event-{event_id}"
+    def _path(self, partition: int) -> Path:
+        return self.directory / f"partition-{partition}"
 
-    def set(self, event_id: int) -> bool:
-        path = self._path(event_id)
+    def set(self, partition: int) -> bool:
+        path = self._path(partition)
         for _ in range(2):
             try:
                 os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
@@ -55,8 +57,8 @@ class FileLatch:
                     pass
         return True  # raced twice with other requests: ring anyway, a spare doorbell is harmless
 
-    def clear(self, event_id: int) -> None:
-        self._path(event_id).unlink(missing_ok=True)
+    def clear(self, partition: int) -> None:
+        self._path(partition).unlink(missing_ok=True)
 
 
 class RedisLatch:
@@ -69,20 +71,21 @@ class RedisLatch:
         self.ttl_ms = max(1, int(ttl * 1000))
 
     @staticmethod
-    def _key(event_id: int) -> str:
-        return f"reservations:doorbell:{event_id}"
+    def _key(partition: int) -> str:
+        return f"reservations:doorbell:p{partition}"
 
-    def set(self, event_id: int) -> bool:
+    def set(self, partition: int) -> bool:
         try:
-            return bool(self.client.set(self._key(event_id), 1, nx=True, px=self.ttl_ms))
+            return bool(self.client.set(self._key(partition), 1, nx=True, px=self.ttl_ms))
         except Exception:  # noqa: BLE001 - Redis unreachable: ring (the publish decides)
             return True
 
-    def clear(self, event_id: int) -> None:
+    def clear(self, partition: int) -> None:
         try:
-            self.client.delete(self._key(event_id))
+            self.client.delete(self._key(partition))
         except Exception:  # noqa: BLE001 - the latch expires on its own
-            logger.warning("doorbell latch of event %s not cleared", event_id, exc_info=True)
+            logger.warning("doorbell latch of partition %s not cleared", partition,
+                           exc_info=True)
 
 
 @cache

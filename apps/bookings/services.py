@@ -91,17 +91,17 @@ def _earlier_request(*, user_id: int, key: str | None, digest: str) -> BookingRe
 
 def ring_doorbell(*, event_id: int, partition: int, force: bool = False) -> bool:
     """Publish a doorbell for the event on its partition queue, unless one is already waiting
-    (see ``workers.doorbells``; ``force`` skips that check). A failed publish is logged and left
-    to the sweeper: the command is already safe in the database."""
+    there (see ``workers.doorbells``; ``force`` skips that check). A failed publish is logged and
+    left to the sweeper: the command is already safe in the database."""
     from workers import doorbells, tasks
 
     latch = doorbells.latch()
-    if not latch.set(event_id) and not force:
+    if not latch.set(partition) and not force:
         return True
     try:
         tasks.ring(event_id=event_id, partition=partition)
     except Exception:  # noqa: BLE001 - any broker failure; the sweeper re-rings
-        latch.clear(event_id)
+        latch.clear(partition)
         logger.warning("doorbell for event %s not published; the sweeper will retry", event_id,
                        exc_info=True)
         return False
@@ -159,6 +159,18 @@ def decide_pending(*, event_id: int) -> int:
         decided += count
         if count < settings.BOOKING_DECISION_BATCH:
             return decided
+
+
+def decide_partition(*, partition: int, first_event_id: int | None = None) -> int:
+    """Decide every event of a partition that has pending commands (the rung one first).
+    Only the worker that holds the partition's lease calls this."""
+    decided = decide_pending(event_id=first_event_id) if first_event_id is not None else 0
+    waiting = (BookingRequest.objects.filter(status=RequestStatus.PENDING,
+                                             event__partition=partition)
+               .order_by().values_list("event_id", flat=True).distinct())
+    for event_id in list(waiting):
+        decided += decide_pending(event_id=event_id)
+    return decided
 
 
 def _decide_singly(*, event_id: int) -> int:

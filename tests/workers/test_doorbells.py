@@ -1,4 +1,4 @@
-"""Doorbell latches: one waiting doorbell per event is enough."""
+"""Doorbell latches: one waiting doorbell per partition is enough."""
 
 import os
 import time
@@ -15,7 +15,7 @@ def test_a_latch_is_set_once_until_cleared(tmp_path):
     latch = FileLatch(tmp_path, ttl=60)
     assert latch.set(7)
     assert not latch.set(7)
-    assert latch.set(8)  # other events have their own
+    assert latch.set(8)  # other partitions have their own
     latch.clear(7)
     assert latch.set(7)
 
@@ -24,7 +24,7 @@ def test_a_latch_older_than_its_ttl_is_treated_as_a_lost_doorbell(tmp_path):
     latch = FileLatch(tmp_path, ttl=5)
     assert latch.set(7)
     stale = time.time() - 10
-    os.utime(tmp_path / "event-7", (stale, stale))
+    os.utime(tmp_path / "partition-7", (stale, stale))
     assert latch.set(7)
 
 
@@ -37,15 +37,16 @@ def rung(monkeypatch, tmp_path):
     return published
 
 
-def test_requests_ring_once_while_a_doorbell_waits(rung):
-    for _ in range(5):
-        assert ring_doorbell(event_id=3, partition=1)
-    assert rung == [{"event_id": 3, "partition": 1}]
+def test_requests_ring_once_while_a_doorbell_waits_on_their_partition(rung):
+    for event_id in (3, 3, 4, 5):  # events of partition 1
+        assert ring_doorbell(event_id=event_id, partition=1)
+    ring_doorbell(event_id=6, partition=2)
+    assert rung == [{"event_id": 3, "partition": 1}, {"event_id": 6, "partition": 2}]
 
 
 def test_the_worker_clearing_the_latch_lets_the_next_request_ring(rung):
     ring_doorbell(event_id=3, partition=1)
-    doorbells.latch().clear(3)  # what the worker does before it reads the pending commands
+    doorbells.latch().clear(1)  # what the worker does before it reads the pending commands
     ring_doorbell(event_id=3, partition=1)
     assert len(rung) == 2
 
@@ -65,4 +66,25 @@ def test_a_failed_publish_clears_the_latch_so_the_next_request_rings(monkeypatch
 
     monkeypatch.setattr(tasks, "ring", refuse)
     assert not ring_doorbell(event_id=3, partition=1)
-    assert latch.set(3)
+    assert latch.set(1)
+
+
+@pytest.mark.django_db
+def test_one_doorbell_decides_every_waiting_event_of_its_partition(organizer):
+    from apps.bookings.models import BookingRequest, CommandKind, RequestStatus
+    from apps.bookings.services import request_command
+    from tests.factories import CustomerFactory, EventFactory
+
+    rung, other = EventFactory(creator=organizer), EventFactory(creator=organizer)
+    rung.partition = other.partition = 1
+    elsewhere = EventFactory(creator=organizer, partition=2)
+    for event in (rung, other, elsewhere):
+        event.save()
+        customer = CustomerFactory()
+        request_command(user_id=customer.user_id, event=event, kind=CommandKind.BOOK,
+                        customer_id=customer.pk)
+
+    assert tasks.decide_event(rung.pk, 1) == 2
+
+    pending = BookingRequest.objects.filter(status=RequestStatus.PENDING)
+    assert list(pending.values_list("event_id", flat=True)) == [elsewhere.pk]
