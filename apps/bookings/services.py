@@ -345,7 +345,9 @@ def _grouped(items, key) -> dict:
 
 def _decide_batch(*, event_id: int, limit: int) -> int:
     with transaction.atomic():
-        event = Event.objects.select_for_update().filter(pk=event_id).first()
+        # NO KEY: API inserts of new commands take KEY SHARE on the event (their foreign key);
+        # a plain FOR UPDATE would make every request wait for the batch to commit.
+        event = Event.objects.select_for_update(no_key=True).filter(pk=event_id).first()
         if event is None:
             return 0
         commands = list(
