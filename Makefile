@@ -4,7 +4,6 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
-export DJANGO_SETTINGS_MODULE ?= config.settings
 
 .PHONY: run test test-fast test-servers install lint schema bench run-scaled flower check clean
 
@@ -26,10 +25,10 @@ run: install
 
 ## test: install and run the whole suite (the integration tier starts its own processes)
 test: install
-	$(PY) -m pytest
+	DJANGO_SETTINGS_MODULE=config.settings_test $(PY) -m pytest
 
 test-fast: install
-	$(PY) -m pytest -m "not integration"
+	DJANGO_SETTINGS_MODULE=config.settings_test $(PY) -m pytest -m "not integration"
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -63,7 +62,7 @@ flower: install
 
 ## test-servers: the tests on real PostgreSQL + Redis (started by the tests; fail if not installed)
 test-servers: install
-	CI_REQUIRE_SERVERS=1 $(PY) -m pytest -m servers tests/integration
+	CI_REQUIRE_SERVERS=1 DJANGO_SETTINGS_MODULE=config.settings_test $(PY) -m pytest -m servers tests/integration
 
 ## bench: new design vs old (row lock in the request) on PostgreSQL + Redis; bench/results/
 bench: install
