@@ -61,8 +61,15 @@ def celery_worker(django_db_setup, django_db_blocker):
     it must be transactional: ``@pytest.mark.django_db(transaction=True)``."""
     from config.celery import app
 
-    with django_db_blocker.unblock(), start_worker(
-        app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=10,
-        loglevel="WARNING",
-    ) as worker:
+    with (
+        django_db_blocker.unblock(),
+        start_worker(
+            app,
+            pool="solo",
+            concurrency=1,
+            perform_ping_check=False,
+            shutdown_timeout=10,
+            loglevel="WARNING",
+        ) as worker,
+    ):
         yield worker

@@ -84,8 +84,7 @@ class RedisLatch:
         try:
             self.client.delete(self._key(partition))
         except Exception:  # noqa: BLE001 - the latch expires on its own
-            logger.warning("doorbell latch of partition %s not cleared", partition,
-                           exc_info=True)
+            logger.warning("doorbell latch of partition %s not cleared", partition, exc_info=True)
 
 
 @cache

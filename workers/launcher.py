@@ -53,21 +53,70 @@ def children_for(args) -> list[Child]:
 
     from workers import routing
 
-    children = [Child(f"partition {p}", partition_worker_argv(p))
-                for p in routing.parse_partitions(args.partitions)]
+    children = [
+        Child(f"partition {p}", partition_worker_argv(p))
+        for p in routing.parse_partitions(args.partitions)
+    ]
     if args.general:
-        children.append(Child("general worker", celery_argv(
-            "worker", "-Q", f"{routing.DEFAULT_QUEUE},{routing.WEBHOOK_QUEUE}",
-            "-P", "threads", "-c", str(settings.CELERY_WEBHOOK_CONCURRENCY),
-            "-n", "general@%h", "--without-mingle", "--without-gossip", "-l", args.log_level)))
+        children.append(
+            Child(
+                "general worker",
+                celery_argv(
+                    "worker",
+                    "-Q",
+                    f"{routing.DEFAULT_QUEUE},{routing.WEBHOOK_QUEUE}",
+                    "-P",
+                    "threads",
+                    "-c",
+                    str(settings.CELERY_WEBHOOK_CONCURRENCY),
+                    "-n",
+                    "general@%h",
+                    "--without-mingle",
+                    "--without-gossip",
+                    "-l",
+                    args.log_level,
+                ),
+            )
+        )
     if args.beat:
-        children.append(Child("beat", celery_argv(
-            "beat", "-l", args.log_level, "-s", str(settings.DATA_DIR / "celerybeat-schedule"))))
+        children.append(
+            Child(
+                "beat",
+                celery_argv(
+                    "beat",
+                    "-l",
+                    args.log_level,
+                    "-s",
+                    str(settings.DATA_DIR / "celerybeat-schedule"),
+                ),
+            )
+        )
     if args.web:
-        children.append(Child("web", [
-            sys.executable, "-m", "gunicorn", "config.wsgi", "-b", args.web,
-            "-w", str(args.web_workers), "-k", "gthread", "--threads", str(args.web_threads),
-            "--access-logfile", "-", "--graceful-timeout", "5", "--timeout", "60"]))
+        children.append(
+            Child(
+                "web",
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "config.wsgi",
+                    "-b",
+                    args.web,
+                    "-w",
+                    str(args.web_workers),
+                    "-k",
+                    "gthread",
+                    "--threads",
+                    str(args.web_threads),
+                    "--access-logfile",
+                    "-",
+                    "--graceful-timeout",
+                    "5",
+                    "--timeout",
+                    "60",
+                ],
+            )
+        )
     return children
 
 
@@ -94,8 +143,9 @@ def supervise(children: list[Child]) -> int:
                 continue
             if now - child.started_at > STABLE_AFTER_SECONDS:
                 child.backoff = 1.0
-            logger.warning("%s exited with %s; restarting in %.0fs", child.name, code,
-                           child.backoff)
+            logger.warning(
+                "%s exited with %s; restarting in %.0fs", child.name, code, child.backoff
+            )
             child.process, child.restart_at = None, now + child.backoff
             child.backoff = min(child.backoff * 2, RESTART_BACKOFF_MAX_SECONDS)
             child.restarts += 1
@@ -124,8 +174,23 @@ def run_partition(partition: int, log_level: str) -> None:
     queue = routing.partition_queue(partition)
     lease = partition_lease(partition)
     lease.acquire()
-    app.worker_main(["worker", "-Q", queue, "-P", "solo", "-c", "1", "-n", f"{queue}@%h",
-                     "--without-mingle", "--without-gossip", "-l", log_level])
+    app.worker_main(
+        [
+            "worker",
+            "-Q",
+            queue,
+            "-P",
+            "solo",
+            "-c",
+            "1",
+            "-n",
+            f"{queue}@%h",
+            "--without-mingle",
+            "--without-gossip",
+            "-l",
+            log_level,
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,13 +200,20 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m workers",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="start and supervise a set of processes")
     run.add_argument("--partitions", default="all", help="'all', 'none', '3', '0-3', '0,2,5-7'")
-    run.add_argument("--no-general", dest="general", action="store_false",
-                     help="no worker for the default and webhooks queues")
+    run.add_argument(
+        "--no-general",
+        dest="general",
+        action="store_false",
+        help="no worker for the default and webhooks queues",
+    )
     run.add_argument("--no-beat", dest="beat", action="store_false", help="no scheduler")
     run.add_argument("--web", metavar="HOST:PORT", help="also serve the API with gunicorn")
     run.add_argument("--web-workers", type=int, default=2)

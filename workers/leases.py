@@ -93,8 +93,12 @@ class AdvisoryLease(Lease):
 
         db = settings.DATABASES["default"]
         return psycopg2.connect(
-            dbname=db["NAME"], user=db.get("USER") or None, password=db.get("PASSWORD") or None,
-            host=db.get("HOST") or None, port=db.get("PORT") or None, connect_timeout=5,
+            dbname=db["NAME"],
+            user=db.get("USER") or None,
+            password=db.get("PASSWORD") or None,
+            host=db.get("HOST") or None,
+            port=db.get("PORT") or None,
+            connect_timeout=5,
             application_name=f"lease {self.name}",
         )
 
@@ -103,12 +107,14 @@ class AdvisoryLease(Lease):
             self._conn = self._connect()
             self._conn.autocommit = True
         with self._conn.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)",
-                           [ADVISORY_LOCK_NAMESPACE, self.key])
+            cursor.execute(
+                "SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, self.key]
+            )
             acquired = cursor.fetchone()[0]
         if acquired:
-            threading.Thread(target=self._heartbeat, name=f"{self.name}-heartbeat",
-                             daemon=True).start()
+            threading.Thread(
+                target=self._heartbeat, name=f"{self.name}-heartbeat", daemon=True
+            ).start()
         return acquired
 
     def _heartbeat(self) -> None:
@@ -118,8 +124,9 @@ class AdvisoryLease(Lease):
                 with self._conn.cursor() as cursor:
                     cursor.execute("SELECT 1")
             except Exception:  # noqa: BLE001 - any failure means the lock may be gone
-                logger.critical("%s: lease session lost; exiting so a standby can take over",
-                                self.name)
+                logger.critical(
+                    "%s: lease session lost; exiting so a standby can take over", self.name
+                )
                 os._exit(75)
 
     def release(self) -> None:

@@ -29,8 +29,9 @@ def decide_event(event_id: int, partition: int | None = None) -> int:
 def ring(*, event_id: int, partition: int) -> None:
     """Publish a doorbell; fails fast (no publish retries) so a broker outage never holds a
     request: the command is already committed and the sweeper will ring again."""
-    decide_event.apply_async(args=[event_id, partition],
-                             queue=routing.partition_queue(partition), retry=False)
+    decide_event.apply_async(
+        args=[event_id, partition], queue=routing.partition_queue(partition), retry=False
+    )
 
 
 @shared_task(name=routing.SWEEP_TASK)

@@ -41,8 +41,12 @@ class RegisterCustomerSerializer(serializers.Serializer):
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
 
     def validate(self, attrs):
-        candidate = User(username=attrs["username"], email=attrs["email"],
-                         first_name=attrs["first_name"], last_name=attrs["last_name"])
+        candidate = User(
+            username=attrs["username"],
+            email=attrs["email"],
+            first_name=attrs["first_name"],
+            last_name=attrs["last_name"],
+        )
         try:
             password_validation.validate_password(attrs["password"], user=candidate)
         except DjangoValidationError as exc:
@@ -52,8 +56,9 @@ class RegisterCustomerSerializer(serializers.Serializer):
 
 class RegisterOrganizerSerializer(RegisterCustomerSerializer):
     organization_name = serializers.CharField(max_length=200)
-    business_address = serializers.CharField(required=False, allow_blank=True, default="",
-                                             max_length=2000)
+    business_address = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=2000
+    )
 
 
 class AuthResponseSerializer(serializers.Serializer):
@@ -70,7 +75,6 @@ class LoginSerializer(serializers.Serializer):
 def _auth_response(user, token, status_code: int) -> Response:
     body = {"token": token.key, "user_type": user_type(user), "profile": ProfileSerializer.of(user)}
     return Response(body, status=status_code)
-
 
 
 class _TokenIssuingView(APIView):
@@ -92,9 +96,13 @@ class _TokenIssuingView(APIView):
         return _auth_response(user, token, self.success_status)
 
 
-@extend_schema_view(post=extend_schema(request=RegisterOrganizerSerializer,
-                                       responses={201: AuthResponseSerializer},
-                                       summary="Register an organizer"))
+@extend_schema_view(
+    post=extend_schema(
+        request=RegisterOrganizerSerializer,
+        responses={201: AuthResponseSerializer},
+        summary="Register an organizer",
+    )
+)
 class RegisterOrganizerView(_TokenIssuingView):
     input_serializer = RegisterOrganizerSerializer
 
@@ -103,9 +111,13 @@ class RegisterOrganizerView(_TokenIssuingView):
         return organizer.user, token
 
 
-@extend_schema_view(post=extend_schema(request=RegisterCustomerSerializer,
-                                       responses={201: AuthResponseSerializer},
-                                       summary="Register a customer"))
+@extend_schema_view(
+    post=extend_schema(
+        request=RegisterCustomerSerializer,
+        responses={201: AuthResponseSerializer},
+        summary="Register a customer",
+    )
+)
 class RegisterCustomerView(_TokenIssuingView):
     input_serializer = RegisterCustomerSerializer
 
@@ -114,9 +126,13 @@ class RegisterCustomerView(_TokenIssuingView):
         return customer.user, token
 
 
-@extend_schema_view(post=extend_schema(request=LoginSerializer,
-                                       responses={200: AuthResponseSerializer},
-                                       summary="Log in and get a token"))
+@extend_schema_view(
+    post=extend_schema(
+        request=LoginSerializer,
+        responses={200: AuthResponseSerializer},
+        summary="Log in and get a token",
+    )
+)
 class LoginView(_TokenIssuingView):
     input_serializer = LoginSerializer
     success_status = status.HTTP_200_OK
@@ -140,5 +156,3 @@ class ProfileView(APIView):
     @extend_schema(responses={200: ProfileSerializer}, summary="The caller's profile")
     def get(self, request):
         return Response(ProfileSerializer.of(request.user))
-
-

@@ -11,7 +11,8 @@ class ProfileTokenAuthentication(TokenAuthentication):
         model = self.get_model()
         try:
             token = model.objects.select_related(
-                "user", "user__customer_profile", "user__organizer_profile").get(key=key)
+                "user", "user__customer_profile", "user__organizer_profile"
+            ).get(key=key)
         except model.DoesNotExist as exc:
             raise exceptions.AuthenticationFailed(_("Invalid token.")) from exc
         if not token.user.is_active:

@@ -22,19 +22,34 @@ def _create_user(*, username: str, email: str, password: str, first_name: str, l
         raise Conflict("That username is taken.", code="username_taken")
     try:
         return User.objects.create_user(
-            username=username, email=email, password=password,
-            first_name=first_name, last_name=last_name,
+            username=username,
+            email=email,
+            password=password,
+            first_name=first_name,
+            last_name=last_name,
         )
     except IntegrityError as exc:  # a concurrent registration won the name
         raise Conflict("That username is taken.", code="username_taken") from exc
 
 
 @transaction.atomic
-def register_organizer(*, username: str, email: str, password: str, first_name: str = "",
-                       last_name: str = "", organization_name: str,
-                       business_address: str = "") -> tuple[Organizer, Token]:
-    user = _create_user(username=username, email=email, password=password,
-                        first_name=first_name, last_name=last_name)
+def register_organizer(
+    *,
+    username: str,
+    email: str,
+    password: str,
+    first_name: str = "",
+    last_name: str = "",
+    organization_name: str,
+    business_address: str = "",
+) -> tuple[Organizer, Token]:
+    user = _create_user(
+        username=username,
+        email=email,
+        password=password,
+        first_name=first_name,
+        last_name=last_name,
+    )
     organizer = Organizer.objects.create(
         user=user, organization_name=organization_name, business_address=business_address
     )
@@ -43,10 +58,16 @@ def register_organizer(*, username: str, email: str, password: str, first_name: 
 
 
 @transaction.atomic
-def register_customer(*, username: str, email: str, password: str, first_name: str = "",
-                      last_name: str = "") -> tuple[Customer, Token]:
-    user = _create_user(username=username, email=email, password=password,
-                        first_name=first_name, last_name=last_name)
+def register_customer(
+    *, username: str, email: str, password: str, first_name: str = "", last_name: str = ""
+) -> tuple[Customer, Token]:
+    user = _create_user(
+        username=username,
+        email=email,
+        password=password,
+        first_name=first_name,
+        last_name=last_name,
+    )
     customer = Customer.objects.create(user=user)
     record(user_id=user.id, action=Action.REGISTER, target=user, details={"user_type": "customer"})
     return customer, Token.objects.create(user=user)
@@ -58,8 +79,9 @@ def log_in(*, username: str, password: str):
     if user is None or not user.is_active:
         raise InvalidCredentials("Unknown username or wrong password.")
     token, _ = Token.objects.get_or_create(user=user)
-    record(user_id=user.id, action=Action.LOGIN, target=user,
-           details={"user_type": user_type(user)})
+    record(
+        user_id=user.id, action=Action.LOGIN, target=user, details={"user_type": user_type(user)}
+    )
     return user, token
 
 

@@ -18,8 +18,9 @@ class HistoryPointSerializer(serializers.ModelSerializer):
 
 class HistoryFilter(django_filters.FilterSet):
     action = django_filters.MultipleChoiceFilter(choices=Action.choices)
-    content_type = django_filters.CharFilter(field_name="content_type__model",
-                                             label="Model name, e.g. event")
+    content_type = django_filters.CharFilter(
+        field_name="content_type__model", label="Model name, e.g. event"
+    )
     created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
 

@@ -8,8 +8,9 @@ from django.db import models
 from apps.audit.models import Action, HistoryPoint
 
 
-def history_point(*, user_id: int, action: Action, target: models.Model | None = None,
-                  details: dict | None = None) -> HistoryPoint:
+def history_point(
+    *, user_id: int, action: Action, target: models.Model | None = None, details: dict | None = None
+) -> HistoryPoint:
     """An unsaved history row (for bulk writes)."""
     return HistoryPoint(
         user_id=user_id,
@@ -20,8 +21,9 @@ def history_point(*, user_id: int, action: Action, target: models.Model | None =
     )
 
 
-def record(*, user_id: int, action: Action, target: models.Model | None = None,
-           details: dict | None = None) -> HistoryPoint:
+def record(
+    *, user_id: int, action: Action, target: models.Model | None = None, details: dict | None = None
+) -> HistoryPoint:
     point = history_point(user_id=user_id, action=action, target=target, details=details)
     point.save()
     return point

@@ -21,13 +21,21 @@ from apps.core.exceptions import Conflict, PermissionDenied
 from apps.events.models import Event
 
 PREFER_HEADER = OpenApiParameter(
-    "Prefer", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    "Prefer",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
     description="`wait=N` (RFC 7240): wait up to N seconds (capped) for the decision and answer "
-                "201/200 when confirmed, 409 when rejected, 202 if still pending.")
+    "201/200 when confirmed, 409 when rejected, 202 if still pending.",
+)
 IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
     description="A retry with the same key and body returns the same request; the same key "
-                "with another body is refused with 422.")
+    "with another body is refused with 422.",
+)
 COMMAND_HEADERS = [PREFER_HEADER, IDEMPOTENCY_HEADER]
 
 
@@ -38,25 +46,50 @@ class BookingSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Booking
-        fields = ["id", "event", "event_title", "customer", "customer_username", "status",
-                  "booking_date", "updated_at", "cancelled_at"]
+        fields = [
+            "id",
+            "event",
+            "event_title",
+            "customer",
+            "customer_username",
+            "status",
+            "booking_date",
+            "updated_at",
+            "cancelled_at",
+        ]
         read_only_fields = fields
 
 
 class BookingRequestSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="uid", read_only=True)
-    reason = serializers.ChoiceField(choices=Reason.choices, allow_blank=True, read_only=True,
-                                     help_text="Empty while pending.")
+    reason = serializers.ChoiceField(
+        choices=Reason.choices, allow_blank=True, read_only=True, help_text="Empty while pending."
+    )
     booking = BookingSerializer(read_only=True, allow_null=True)
     position = serializers.SerializerMethodField(
-        help_text="While pending: 1 + the number of the event's commands ahead of this one.")
+        help_text="While pending: 1 + the number of the event's commands ahead of this one."
+    )
     waitlist_position = serializers.SerializerMethodField(
-        help_text="While waitlisted: 1 for the next customer to get a freed seat.")
+        help_text="While waitlisted: 1 for the next customer to get a freed seat."
+    )
 
     class Meta:
         model = BookingRequest
-        fields = ["id", "kind", "status", "reason", "message", "event", "booking", "payload",
-                  "position", "waitlist_position", "attempts", "created_at", "decided_at"]
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "reason",
+            "message",
+            "event",
+            "booking",
+            "payload",
+            "position",
+            "waitlist_position",
+            "attempts",
+            "created_at",
+            "decided_at",
+        ]
         read_only_fields = fields
 
     def get_position(self, obj) -> int | None:
@@ -128,29 +161,41 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def _command(self, booking: Booking, kind: CommandKind):
         _ensure_open(booking.event)
         command, created = request_command(
-            user_id=self.request.user.id, event=booking.event, kind=kind,
-            customer_id=booking.customer_id, booking_id=booking.pk,
+            user_id=self.request.user.id,
+            event=booking.event,
+            kind=kind,
+            customer_id=booking.customer_id,
+            booking_id=booking.pk,
             idempotency_key=idempotency_key(self.request),
         )
         return command_response(self.request, command, created=created)
 
-    @extend_schema(request=BookRequestSerializer, responses=COMMAND_RESPONSES,
-                   parameters=COMMAND_HEADERS, summary="Request a booking (202 + request)")
+    @extend_schema(
+        request=BookRequestSerializer,
+        responses=COMMAND_RESPONSES,
+        parameters=COMMAND_HEADERS,
+        summary="Request a booking (202 + request)",
+    )
     def create(self, request):
         data = BookRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         event = data.validated_data["event"]
         _ensure_open(event)
         command, created = request_command(
-            user_id=request.user.id, event=event, kind=CommandKind.BOOK,
+            user_id=request.user.id,
+            event=event,
+            kind=CommandKind.BOOK,
             customer_id=request.user.customer_profile.pk,
             idempotency_key=idempotency_key(request),
         )
         return command_response(request, command, created=created)
 
-    @extend_schema(request=BookingUpdateSerializer, responses=COMMAND_RESPONSES,
-                   parameters=COMMAND_HEADERS,
-                   summary="Reactivate (status=active) or cancel (status=cancelled)")
+    @extend_schema(
+        request=BookingUpdateSerializer,
+        responses=COMMAND_RESPONSES,
+        parameters=COMMAND_HEADERS,
+        summary="Reactivate (status=active) or cancel (status=cancelled)",
+    )
     def partial_update(self, request, pk=None):
         booking = self._own_booking()
         data = BookingUpdateSerializer(data=request.data)
@@ -159,13 +204,21 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         kind = CommandKind.REACTIVATE if wanted == BookingStatus.ACTIVE else CommandKind.CANCEL
         return self._command(booking, kind)
 
-    @extend_schema(request=None, responses=COMMAND_RESPONSES, parameters=COMMAND_HEADERS,
-                   summary="Cancel the booking (kept as cancelled; the seat is freed)")
+    @extend_schema(
+        request=None,
+        responses=COMMAND_RESPONSES,
+        parameters=COMMAND_HEADERS,
+        summary="Cancel the booking (kept as cancelled; the seat is freed)",
+    )
     def destroy(self, request, pk=None):
         return self._command(self._own_booking(), CommandKind.CANCEL)
 
-    @extend_schema(request=None, responses=COMMAND_RESPONSES, parameters=COMMAND_HEADERS,
-                   summary="Cancel the booking")
+    @extend_schema(
+        request=None,
+        responses=COMMAND_RESPONSES,
+        parameters=COMMAND_HEADERS,
+        summary="Cancel the booking",
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         return self._command(self._own_booking(), CommandKind.CANCEL)
@@ -180,8 +233,9 @@ class RequestFilter(django_filters.FilterSet):
         fields = ["status", "kind", "event"]
 
 
-class BookingRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                            viewsets.GenericViewSet):
+class BookingRequestViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """The caller's commands and their outcomes."""
 
     serializer_class = BookingRequestSerializer
@@ -196,19 +250,23 @@ class BookingRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
             return BookingRequest.objects.none()
         return selectors.requests_for(self.request.user)
 
-    @extend_schema(request=None, responses=COMMAND_RESPONSES, parameters=COMMAND_HEADERS,
-                   summary="Leave the waitlist (a command on the event's queue)")
+    @extend_schema(
+        request=None,
+        responses=COMMAND_RESPONSES,
+        parameters=COMMAND_HEADERS,
+        summary="Leave the waitlist (a command on the event's queue)",
+    )
     @action(detail=True, methods=["post"], url_path="leave-waitlist")
     def leave_waitlist(self, request, uid=None):
         entry = self.get_object()
         if entry.kind != CommandKind.BOOK or entry.customer_id is None:
             raise Conflict("Only a booking request can leave a waitlist.", code="not_waitlisted")
         command, created = request_command(
-            user_id=request.user.id, event=entry.event, kind=CommandKind.LEAVE_WAITLIST,
-            customer_id=entry.customer_id, payload={"request": str(entry.uid)},
+            user_id=request.user.id,
+            event=entry.event,
+            kind=CommandKind.LEAVE_WAITLIST,
+            customer_id=entry.customer_id,
+            payload={"request": str(entry.uid)},
             idempotency_key=idempotency_key(request),
         )
         return command_response(request, command, created=created)
-
-
-

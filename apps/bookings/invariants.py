@@ -15,8 +15,13 @@ from apps.events.models import Event
 
 
 def _count_per_event(queryset) -> Coalesce:
-    counted = (queryset.filter(event_id=OuterRef("pk")).order_by().values("event_id")
-               .annotate(n=Count("id")).values("n"))
+    counted = (
+        queryset.filter(event_id=OuterRef("pk"))
+        .order_by()
+        .values("event_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
     return Coalesce(Subquery(counted), 0)
 
 
@@ -25,57 +30,87 @@ def _event_breaches() -> list[str]:
         Event.objects.annotate(
             active_bookings=_count_per_event(Booking.objects.filter(status=BookingStatus.ACTIVE)),
             waitlisted_requests=_count_per_event(
-                BookingRequest.objects.filter(status=RequestStatus.WAITLISTED)),
+                BookingRequest.objects.filter(status=RequestStatus.WAITLISTED)
+            ),
         )
-        .filter(~Q(seats_taken=F("active_bookings"))
-                | Q(seats_taken__gt=F("capacity"))
-                | Q(active_bookings__gt=F("capacity"))
-                | ~Q(waitlist_size=F("waitlisted_requests")))
+        .filter(
+            ~Q(seats_taken=F("active_bookings"))
+            | Q(seats_taken__gt=F("capacity"))
+            | Q(active_bookings__gt=F("capacity"))
+            | ~Q(waitlist_size=F("waitlisted_requests"))
+        )
         .order_by("id")
-        .values("id", "capacity", "seats_taken", "active_bookings", "waitlist_size",
-                "waitlisted_requests")
+        .values(
+            "id",
+            "capacity",
+            "seats_taken",
+            "active_bookings",
+            "waitlist_size",
+            "waitlisted_requests",
+        )
     )
     breaches = []
     for e in events:
         if e["seats_taken"] != e["active_bookings"]:
-            breaches.append(f"event {e['id']}: seats_taken {e['seats_taken']} != "
-                            f"{e['active_bookings']} active bookings")
+            breaches.append(
+                f"event {e['id']}: seats_taken {e['seats_taken']} != "
+                f"{e['active_bookings']} active bookings"
+            )
         if max(e["seats_taken"], e["active_bookings"]) > e["capacity"]:
-            breaches.append(f"event {e['id']}: over capacity ({e['seats_taken']} seats taken, "
-                            f"{e['active_bookings']} active bookings, capacity {e['capacity']})")
+            breaches.append(
+                f"event {e['id']}: over capacity ({e['seats_taken']} seats taken, "
+                f"{e['active_bookings']} active bookings, capacity {e['capacity']})"
+            )
         if e["waitlist_size"] != e["waitlisted_requests"]:
-            breaches.append(f"event {e['id']}: waitlist_size {e['waitlist_size']} != "
-                            f"{e['waitlisted_requests']} waitlisted requests")
+            breaches.append(
+                f"event {e['id']}: waitlist_size {e['waitlist_size']} != "
+                f"{e['waitlisted_requests']} waitlisted requests"
+            )
     return breaches
 
 
 def _waitlist_breaches() -> list[str]:
     """A waitlisted customer who already holds an active booking for the same event."""
-    holds_seat = Booking.objects.filter(customer_id=OuterRef("customer_id"),
-                                        event_id=OuterRef("event_id"),
-                                        status=BookingStatus.ACTIVE)
-    both = (BookingRequest.objects.filter(status=RequestStatus.WAITLISTED)
-            .filter(Exists(holds_seat)).order_by("id").values_list("uid", "customer_id",
-                                                                     "event_id"))
-    return [f"event {event_id}: customer {customer_id} is waitlisted (request {uid}) while "
-            f"holding an active booking" for uid, customer_id, event_id in both]
+    holds_seat = Booking.objects.filter(
+        customer_id=OuterRef("customer_id"),
+        event_id=OuterRef("event_id"),
+        status=BookingStatus.ACTIVE,
+    )
+    both = (
+        BookingRequest.objects.filter(status=RequestStatus.WAITLISTED)
+        .filter(Exists(holds_seat))
+        .order_by("id")
+        .values_list("uid", "customer_id", "event_id")
+    )
+    return [
+        f"event {event_id}: customer {customer_id} is waitlisted (request {uid}) while "
+        f"holding an active booking"
+        for uid, customer_id, event_id in both
+    ]
 
 
 def _pending_breaches(threshold_seconds: float) -> list[str]:
     now = timezone.now()
     cutoff = now - timedelta(seconds=threshold_seconds)
-    stranded = BookingRequest.objects.filter(status=RequestStatus.PENDING,
-                                             created_at__lt=cutoff).order_by()
-    summary = stranded.aggregate(n=Count("id"), oldest=Min("created_at"),
-                                 events=Count("event_id", distinct=True))
+    stranded = BookingRequest.objects.filter(
+        status=RequestStatus.PENDING, created_at__lt=cutoff
+    ).order_by()
+    summary = stranded.aggregate(
+        n=Count("id"), oldest=Min("created_at"), events=Count("event_id", distinct=True)
+    )
     if not summary["n"]:
         return []
     age = (now - summary["oldest"]).total_seconds()
-    return [f"{summary['n']} command(s) of {summary['events']} event(s) pending longer than "
-            f"{threshold_seconds:g}s (oldest {age:.1f}s)"]
+    return [
+        f"{summary['n']} command(s) of {summary['events']} event(s) pending longer than "
+        f"{threshold_seconds:g}s (oldest {age:.1f}s)"
+    ]
 
 
 def check_invariants(*, pending_threshold_seconds: float) -> list[str]:
     """Every breach of the booking invariants, as one line each; an empty list means healthy."""
-    return [*_event_breaches(), *_waitlist_breaches(),
-            *_pending_breaches(pending_threshold_seconds)]
+    return [
+        *_event_breaches(),
+        *_waitlist_breaches(),
+        *_pending_breaches(pending_threshold_seconds),
+    ]

@@ -18,8 +18,9 @@ class Booking(models.Model):
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="bookings")
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="bookings")
-    status = models.CharField(max_length=16, choices=BookingStatus.choices,
-                              default=BookingStatus.ACTIVE)
+    status = models.CharField(
+        max_length=16, choices=BookingStatus.choices, default=BookingStatus.ACTIVE
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
@@ -90,16 +91,20 @@ class BookingRequest(models.Model):
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     kind = models.CharField(max_length=16, choices=CommandKind.choices)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="booking_requests")
-    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE,
-                                 related_name="booking_requests")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="booking_requests"
+    )
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="booking_requests"
+    )
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="booking_requests")
-    booking = models.ForeignKey(Booking, null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="requests")
+    booking = models.ForeignKey(
+        Booking, null=True, blank=True, on_delete=models.SET_NULL, related_name="requests"
+    )
     payload = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=16, choices=RequestStatus.choices,
-                              default=RequestStatus.PENDING)
+    status = models.CharField(
+        max_length=16, choices=RequestStatus.choices, default=RequestStatus.PENDING
+    )
     reason = models.CharField(max_length=32, choices=Reason.choices, blank=True, default="")
     message = models.CharField(max_length=255, blank=True, default="")
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
@@ -111,12 +116,16 @@ class BookingRequest(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(fields=["user", "idempotency_key"],
-                                    condition=Q(idempotency_key__isnull=False),
-                                    name="request_idempotency_key_per_user"),
-            models.UniqueConstraint(fields=["customer", "event"],
-                                    condition=Q(status="waitlisted"),
-                                    name="request_one_waitlist_entry_per_customer"),
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="request_idempotency_key_per_user",
+            ),
+            models.UniqueConstraint(
+                fields=["customer", "event"],
+                condition=Q(status="waitlisted"),
+                name="request_one_waitlist_entry_per_customer",
+            ),
         ]
         indexes = [
             # The worker's scan, the line position and the waitlist order all walk this index.

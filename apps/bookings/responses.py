@@ -34,8 +34,10 @@ def idempotency_key(request) -> str | None:
         return None
     key = key.strip()
     if not key or len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
-        raise DomainError(f"Idempotency-Key must be 1-{IDEMPOTENCY_KEY_MAX_LENGTH} characters.",
-                          code="invalid_idempotency_key")
+        raise DomainError(
+            f"Idempotency-Key must be 1-{IDEMPOTENCY_KEY_MAX_LENGTH} characters.",
+            code="invalid_idempotency_key",
+        )
     return key
 
 
@@ -70,8 +72,11 @@ def command_response(request, command: BookingRequest, *, created: bool = True) 
     if not wait or current.status in (RequestStatus.PENDING, RequestStatus.WAITLISTED):
         return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)
     if current.status == RequestStatus.REJECTED:
-        return Response(error_body(current.reason, current.message, {"request": body}),
-                        status=status.HTTP_409_CONFLICT, headers=headers)
+        return Response(
+            error_body(current.reason, current.message, {"request": body}),
+            status=status.HTTP_409_CONFLICT,
+            headers=headers,
+        )
     if current.kind in (CommandKind.BOOK, CommandKind.REACTIVATE) and current.booking_id:
         headers["Location"] = reverse("booking-detail", kwargs={"pk": current.booking_id})
         return Response(body, status=status.HTTP_201_CREATED, headers=headers)

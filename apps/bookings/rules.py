@@ -67,9 +67,15 @@ def _reject(reason: Reason) -> Decision:
     return Decision(RequestStatus.REJECTED, reason)
 
 
-def decide(*, kind: CommandKind, event: EventState, now: datetime,
-           booking_status: BookingStatus | None = None, waitlisted: bool = False,
-           payload: dict | None = None) -> Decision:
+def decide(
+    *,
+    kind: CommandKind,
+    event: EventState,
+    now: datetime,
+    booking_status: BookingStatus | None = None,
+    waitlisted: bool = False,
+    payload: dict | None = None,
+) -> Decision:
     """Decide one command. ``booking_status`` is the customer's booking for this event, if any;
     ``waitlisted`` whether the customer is on its waitlist. Mutates ``event`` by the decision."""
     payload = payload or {}
@@ -111,8 +117,9 @@ def _decide(kind, event: EventState, now, booking_status, waitlisted, payload) -
             return _reject(Reason.NOT_ACTIVE)
         if started:
             return _reject(Reason.EVENT_CLOSED)
-        return Decision(RequestStatus.CONFIRMED, Reason.CANCELLED, BookingStatus.CANCELLED,
-                        seat_delta=-1)
+        return Decision(
+            RequestStatus.CONFIRMED, Reason.CANCELLED, BookingStatus.CANCELLED, seat_delta=-1
+        )
 
     if kind == CommandKind.LEAVE_WAITLIST:
         if not waitlisted:
@@ -128,20 +135,33 @@ def _decide(kind, event: EventState, now, booking_status, waitlisted, payload) -
         if event.seats_taken > 0 and not payload.get("force"):
             return _reject(Reason.EVENT_HAS_BOOKINGS)
         # The service cancels every booking and empties the waitlist, one outcome each.
-        return Decision(RequestStatus.CONFIRMED, Reason.EVENT_CANCELLED,
-                        seat_delta=-event.seats_taken, waitlist_delta=-event.waitlist_size)
+        return Decision(
+            RequestStatus.CONFIRMED,
+            Reason.EVENT_CANCELLED,
+            seat_delta=-event.seats_taken,
+            waitlist_delta=-event.waitlist_size,
+        )
 
     raise ValueError(f"unknown command kind {kind!r}")
 
 
 def can_promote(event: EventState, now: datetime) -> bool:
     """A freed seat goes to the oldest waitlisted request, while the event is still open."""
-    return (not event.cancelled and now < event.start_time and event.free_seats > 0
-            and event.waitlist_size > 0)
+    return (
+        not event.cancelled
+        and now < event.start_time
+        and event.free_seats > 0
+        and event.waitlist_size > 0
+    )
 
 
 def promote(event: EventState) -> Decision:
     event.seats_taken += 1
     event.waitlist_size -= 1
-    return Decision(RequestStatus.CONFIRMED, Reason.PROMOTED, BookingStatus.ACTIVE,
-                    seat_delta=1, waitlist_delta=-1)
+    return Decision(
+        RequestStatus.CONFIRMED,
+        Reason.PROMOTED,
+        BookingStatus.ACTIVE,
+        seat_delta=1,
+        waitlist_delta=-1,
+    )

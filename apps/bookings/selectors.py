@@ -10,9 +10,13 @@ def _count_before(status: RequestStatus) -> Coalesce:
     """How many commands of the same event, in ``status``, came before this one: an index range
     count on (event, status, id), so cheap however long the line."""
     earlier = (
-        BookingRequest.objects.filter(event_id=OuterRef("event_id"), status=status,
-                                      id__lt=OuterRef("id"))
-        .order_by().values("event_id").annotate(n=Count("id")).values("n")
+        BookingRequest.objects.filter(
+            event_id=OuterRef("event_id"), status=status, id__lt=OuterRef("id")
+        )
+        .order_by()
+        .values("event_id")
+        .annotate(n=Count("id"))
+        .values("n")
     )
     return Coalesce(Subquery(earlier), 0)
 
@@ -32,8 +36,9 @@ def with_line_position(queryset: QuerySet[BookingRequest]) -> QuerySet[BookingRe
 
 
 def ahead_in_line(command: BookingRequest) -> int:
-    return BookingRequest.objects.filter(event_id=command.event_id, status=RequestStatus.PENDING,
-                                         id__lt=command.pk).count()
+    return BookingRequest.objects.filter(
+        event_id=command.event_id, status=RequestStatus.PENDING, id__lt=command.pk
+    ).count()
 
 
 def request_with_position(pk: int) -> BookingRequest:

@@ -37,16 +37,23 @@ logger = logging.getLogger(__name__)
 
 # --- API side -----------------------------------------------------------------------------------
 
+
 def fingerprint(*, kind: CommandKind, target: object, payload: dict) -> str:
     """What an idempotency key is bound to: the command and its body."""
     text = json.dumps([kind, str(target), payload], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def request_command(*, user_id: int, event: Event, kind: CommandKind,
-                    customer_id: int | None = None, booking_id: int | None = None,
-                    payload: dict | None = None,
-                    idempotency_key: str | None = None) -> tuple[BookingRequest, bool]:
+def request_command(
+    *,
+    user_id: int,
+    event: Event,
+    kind: CommandKind,
+    customer_id: int | None = None,
+    booking_id: int | None = None,
+    payload: dict | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[BookingRequest, bool]:
     """Record a command durably; its doorbell rings once the row is committed.
 
     Returns ``(request, created)``: with an ``idempotency_key`` already used for the same
@@ -61,8 +68,13 @@ def request_command(*, user_id: int, event: Event, kind: CommandKind,
     try:
         with transaction.atomic():
             command = BookingRequest.objects.create(
-                kind=kind, user_id=user_id, customer_id=customer_id, event_id=event.pk,
-                booking_id=booking_id, payload=payload, idempotency_key=idempotency_key,
+                kind=kind,
+                user_id=user_id,
+                customer_id=customer_id,
+                event_id=event.pk,
+                booking_id=booking_id,
+                payload=payload,
+                idempotency_key=idempotency_key,
                 fingerprint=digest,
             )
             transaction.on_commit(
@@ -102,13 +114,15 @@ def ring_doorbell(*, event_id: int, partition: int, force: bool = False) -> bool
         tasks.ring(event_id=event_id, partition=partition)
     except Exception:  # noqa: BLE001 - any broker failure; the sweeper re-rings
         latch.clear(partition)
-        logger.warning("doorbell for event %s not published; the sweeper will retry", event_id,
-                       exc_info=True)
+        logger.warning(
+            "doorbell for event %s not published; the sweeper will retry", event_id, exc_info=True
+        )
         return False
     return True
 
 
 # --- worker side --------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -153,8 +167,9 @@ def decide_pending(*, event_id: int) -> int:
         except (IntegrityError, DataError):
             # A constraint refused the batch: a bug, or a row changed behind the worker's back.
             # Decide one command at a time so a single bad command cannot block its event.
-            logger.exception("event %s: batch refused by the database; deciding one by one",
-                             event_id)
+            logger.exception(
+                "event %s: batch refused by the database; deciding one by one", event_id
+            )
             count = _decide_singly(event_id=event_id)
         decided += count
         if count < settings.BOOKING_DECISION_BATCH:
@@ -165,9 +180,12 @@ def decide_partition(*, partition: int, first_event_id: int | None = None) -> in
     """Decide every event of a partition that has pending commands (the rung one first).
     Only the worker that holds the partition's lease calls this."""
     decided = decide_pending(event_id=first_event_id) if first_event_id is not None else 0
-    waiting = (BookingRequest.objects.filter(status=RequestStatus.PENDING,
-                                             event__partition=partition)
-               .order_by().values_list("event_id", flat=True).distinct())
+    waiting = (
+        BookingRequest.objects.filter(status=RequestStatus.PENDING, event__partition=partition)
+        .order_by()
+        .values_list("event_id", flat=True)
+        .distinct()
+    )
     for event_id in list(waiting):
         decided += decide_pending(event_id=event_id)
     return decided
@@ -189,13 +207,20 @@ def _decide_singly(*, event_id: int) -> int:
 
 def _fail_oldest_pending(*, event_id: int) -> int:
     """Reject the oldest pending command of the event (the one the database refused)."""
-    oldest = (BookingRequest.objects.filter(event_id=event_id, status=RequestStatus.PENDING)
-              .order_by("id").values_list("pk", flat=True).first())
+    oldest = (
+        BookingRequest.objects.filter(event_id=event_id, status=RequestStatus.PENDING)
+        .order_by("id")
+        .values_list("pk", flat=True)
+        .first()
+    )
     if oldest is None:
         return 0
     return BookingRequest.objects.filter(pk=oldest, status=RequestStatus.PENDING).update(
-        status=RequestStatus.REJECTED, reason=Reason.INTERNAL_ERROR,
-        message=rules.MESSAGES[Reason.INTERNAL_ERROR], decided_at=timezone.now())
+        status=RequestStatus.REJECTED,
+        reason=Reason.INTERNAL_ERROR,
+        message=rules.MESSAGES[Reason.INTERNAL_ERROR],
+        decided_at=timezone.now(),
+    )
 
 
 class _Ledger:
@@ -205,20 +230,28 @@ class _Ledger:
         self.event = event
         self.now = now
         self.state = rules.EventState(
-            capacity=event.capacity, seats_taken=event.seats_taken, start_time=event.start_time,
-            cancelled=event.deleted_at is not None, waitlist_enabled=event.waitlist_enabled,
-            waitlist_limit=event.waitlist_limit, waitlist_size=event.waitlist_size,
+            capacity=event.capacity,
+            seats_taken=event.seats_taken,
+            start_time=event.start_time,
+            cancelled=event.deleted_at is not None,
+            waitlist_enabled=event.waitlist_enabled,
+            waitlist_limit=event.waitlist_limit,
+            waitlist_size=event.waitlist_size,
         )
         # Waitlisted requests in promotion order (oldest first), loaded only if any exist.
         self.waitlist: dict[int, BookingRequest] = {}
         if event.waitlist_size:
-            self.waitlist = {r.id: r for r in BookingRequest.objects.filter(
-                event_id=event.pk, status=RequestStatus.WAITLISTED).order_by("id")}
+            self.waitlist = {
+                r.id: r
+                for r in BookingRequest.objects.filter(
+                    event_id=event.pk, status=RequestStatus.WAITLISTED
+                ).order_by("id")
+            }
         customers = {c.customer_id for c in commands if c.customer_id}
         customers |= {r.customer_id for r in self.waitlist.values()}
         self.bookings: dict[int, Booking] = {
-            b.customer_id: b for b in Booking.objects.filter(event_id=event.pk,
-                                                            customer_id__in=customers)
+            b.customer_id: b
+            for b in Booking.objects.filter(event_id=event.pk, customer_id__in=customers)
         }
         self.waitlisted_customers = {r.customer_id: r for r in self.waitlist.values()}
         self.requests: dict[int, BookingRequest] = {}
@@ -241,8 +274,11 @@ class _Ledger:
             self.waitlisted_customers[command.customer_id] = command
         self._log(command, decision.reason)
         # A promotion is announced once, as itself, not also as a plain confirmation.
-        event_type = ("booking.promoted" if decision.reason == Reason.PROMOTED
-                      else WEBHOOK_EVENT_TYPES.get((command.kind, decision.status)))
+        event_type = (
+            "booking.promoted"
+            if decision.reason == Reason.PROMOTED
+            else WEBHOOK_EVENT_TYPES.get((command.kind, decision.status))
+        )
         if event_type:
             self.outcomes.append(Outcome(event_type, command, command.booking))
 
@@ -265,13 +301,19 @@ class _Ledger:
         for booking in Booking.objects.filter(event_id=self.event.pk, status=BookingStatus.ACTIVE):
             self.bookings.setdefault(booking.customer_id, booking)
         active = [b for b in self.bookings.values() if b.status == BookingStatus.ACTIVE]
-        users = dict(Customer.objects.filter(pk__in=[b.customer_id for b in active])
-                     .values_list("pk", "user_id"))
+        users = dict(
+            Customer.objects.filter(pk__in=[b.customer_id for b in active]).values_list(
+                "pk", "user_id"
+            )
+        )
         for booking in active:
             self._set_booking(booking.customer_id, BookingStatus.CANCELLED)
-            self._history(booking, user_id=users[booking.customer_id],
-                          action=Action.BOOKING_CANCELLED,
-                          details={"reason": Reason.EVENT_CANCELLED, "request": str(command.uid)})
+            self._history(
+                booking,
+                user_id=users[booking.customer_id],
+                action=Action.BOOKING_CANCELLED,
+                details={"reason": Reason.EVENT_CANCELLED, "request": str(command.uid)},
+            )
             self.outcomes.append(Outcome("booking.cancelled", command, booking))
         for customer_id in list(self.waitlisted_customers):
             self.withdraw_waitlisted(customer_id, Reason.EVENT_CANCELLED)
@@ -290,15 +332,25 @@ class _Ledger:
     def _log(self, command: BookingRequest, reason: Reason) -> None:
         action = HISTORY_ACTIONS.get(reason, Action.BOOKING_REJECTED)
         target = command.booking if command.booking is not None else self.event
-        self._history(target, user_id=command.user_id, action=action, details={
-            "request": str(command.uid), "kind": command.kind, "status": command.status,
-            "reason": reason, "event": self.event.pk,
-            "requested_at": command.created_at.isoformat()})
+        self._history(
+            target,
+            user_id=command.user_id,
+            action=action,
+            details={
+                "request": str(command.uid),
+                "kind": command.kind,
+                "status": command.status,
+                "reason": reason,
+                "event": self.event.pk,
+                "requested_at": command.created_at.isoformat(),
+            },
+        )
 
     def _history(self, target, *, user_id: int, action: Action, details: dict) -> None:
         # Kept with its target: a new booking gets its id only when the batch is written.
-        self.history.append((history_point(user_id=user_id, action=action, target=target,
-                                           details=details), target))
+        self.history.append(
+            (history_point(user_id=user_id, action=action, target=target, details=details), target)
+        )
 
     def flush(self) -> None:
         """Write the batch in a handful of statements, whatever its size: grouped UPDATEs and
@@ -307,29 +359,38 @@ class _Ledger:
         Booking.objects.bulk_create([b for b in changed if b.pk is None], batch_size=500)
         for status, group in _grouped(changed, lambda b: b.status).items():
             Booking.objects.filter(pk__in=[b.pk for b in group]).update(
-                status=status, updated_at=self.now,
-                cancelled_at=self.now if status == BookingStatus.CANCELLED else None)
+                status=status,
+                updated_at=self.now,
+                cancelled_at=self.now if status == BookingStatus.CANCELLED else None,
+            )
         for point, target in self.history:  # new bookings have their ids now
             point.object_id = str(target.pk)
 
         decided = list(self.requests.values())
         for (status, reason), group in _grouped(decided, lambda r: (r.status, r.reason)).items():
             BookingRequest.objects.filter(pk__in=[r.pk for r in group]).update(
-                status=status, reason=reason, message=rules.MESSAGES[reason],
-                decided_at=self.now)
+                status=status, reason=reason, message=rules.MESSAGES[reason], decided_at=self.now
+            )
         # A request concerns its customer's one booking for this event (if any).
         linked = [r.pk for r in decided if r.booking is not None]
         if linked:
-            BookingRequest.objects.filter(pk__in=linked).update(booking_id=Subquery(
-                Booking.objects.filter(event_id=self.event.pk, customer_id=OuterRef("customer_id"))
-                .values("pk")[:1]))
+            BookingRequest.objects.filter(pk__in=linked).update(
+                booking_id=Subquery(
+                    Booking.objects.filter(
+                        event_id=self.event.pk, customer_id=OuterRef("customer_id")
+                    ).values("pk")[:1]
+                )
+            )
         for request in decided:
             request.booking_id = request.booking.pk if request.booking else request.booking_id
 
         s = self.state
         Event.objects.filter(pk=self.event.pk).update(
-            seats_taken=s.seats_taken, capacity=s.capacity, waitlist_size=s.waitlist_size,
-            deleted_at=self.now if s.cancelled and self.event.deleted_at is None
+            seats_taken=s.seats_taken,
+            capacity=s.capacity,
+            waitlist_size=s.waitlist_size,
+            deleted_at=self.now
+            if s.cancelled and self.event.deleted_at is None
             else self.event.deleted_at,
             updated_at=self.now,
         )
@@ -351,8 +412,9 @@ def _decide_batch(*, event_id: int, limit: int) -> int:
         if event is None:
             return 0
         commands = list(
-            BookingRequest.objects.filter(event_id=event_id, status=RequestStatus.PENDING)
-            .order_by("id")[:limit]
+            BookingRequest.objects.filter(event_id=event_id, status=RequestStatus.PENDING).order_by(
+                "id"
+            )[:limit]
         )
         if not commands:
             return 0
@@ -360,7 +422,9 @@ def _decide_batch(*, event_id: int, limit: int) -> int:
         for command in commands:
             booking = ledger.bookings.get(command.customer_id)
             decision = rules.decide(
-                kind=command.kind, event=ledger.state, now=ledger.now,
+                kind=command.kind,
+                event=ledger.state,
+                now=ledger.now,
                 booking_status=booking.status if booking else None,
                 waitlisted=command.customer_id in ledger.waitlisted_customers,
                 payload=command.payload,
@@ -374,8 +438,13 @@ def _decide_batch(*, event_id: int, limit: int) -> int:
             ledger.promote_from_waitlist()
         ledger.flush()
         webhooks.create_deliveries(event=event, outcomes=ledger.outcomes)
-    logger.info("event %s: decided %d commands (%d seats taken of %d)", event_id, len(commands),
-                ledger.state.seats_taken, ledger.state.capacity)
+    logger.info(
+        "event %s: decided %d commands (%d seats taken of %d)",
+        event_id,
+        len(commands),
+        ledger.state.seats_taken,
+        ledger.state.capacity,
+    )
     return len(commands)
 
 
@@ -391,8 +460,8 @@ def sweep_pending(*, older_than_seconds: float | None = None) -> int:
         return 0
     stranded.update(attempts=F("attempts") + 1)
     for event_id, partition in events:
-        logger.warning("re-ringing event %s: commands pending over %.0fs", event_id,
-                       older_than_seconds)
+        logger.warning(
+            "re-ringing event %s: commands pending over %.0fs", event_id, older_than_seconds
+        )
         ring_doorbell(event_id=event_id, partition=partition, force=True)
     return len(events)
-

@@ -1,6 +1,6 @@
 """One JSON error shape for every 4xx and 5xx:
 
-    {"error": {"code": "validation_error", "message": "…", "details": {...}}}
+{"error": {"code": "validation_error", "message": "…", "details": {...}}}
 """
 
 import logging

@@ -12,8 +12,13 @@ class HealthView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(responses={200: inline_serializer("Health", {
-        "status": serializers.CharField(), "database": serializers.CharField()})})
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "Health", {"status": serializers.CharField(), "database": serializers.CharField()}
+            )
+        }
+    )
     def get(self, request):
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")

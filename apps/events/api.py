@@ -22,8 +22,9 @@ class EventSerializer(serializers.ModelSerializer):
     creator = serializers.PrimaryKeyRelatedField(read_only=True)
     creator_name = serializers.CharField(source="creator.organization_name", read_only=True)
     capacity = serializers.IntegerField(min_value=1, max_value=MAX_CAPACITY)
-    waitlist_limit = serializers.IntegerField(min_value=1, max_value=MAX_CAPACITY,
-                                              required=False, allow_null=True)
+    waitlist_limit = serializers.IntegerField(
+        min_value=1, max_value=MAX_CAPACITY, required=False, allow_null=True
+    )
     available_slots = serializers.IntegerField(read_only=True)
     is_full = serializers.BooleanField(read_only=True)
     is_past = serializers.BooleanField(read_only=True)
@@ -31,12 +32,36 @@ class EventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Event
-        fields = ["id", "title", "description", "start_time", "end_time", "capacity", "creator",
-                  "creator_name", "partition", "seats_taken", "available_slots", "is_full",
-                  "is_past", "is_ongoing", "waitlist_enabled", "waitlist_limit", "waitlist_size",
-                  "created_at", "updated_at"]
-        read_only_fields = ["id", "creator", "partition", "seats_taken", "waitlist_size",
-                            "created_at", "updated_at"]
+        fields = [
+            "id",
+            "title",
+            "description",
+            "start_time",
+            "end_time",
+            "capacity",
+            "creator",
+            "creator_name",
+            "partition",
+            "seats_taken",
+            "available_slots",
+            "is_full",
+            "is_past",
+            "is_ongoing",
+            "waitlist_enabled",
+            "waitlist_limit",
+            "waitlist_size",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "id",
+            "creator",
+            "partition",
+            "seats_taken",
+            "waitlist_size",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class EventDashboardSerializer(serializers.ModelSerializer):
@@ -45,8 +70,18 @@ class EventDashboardSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Event
-        fields = ["id", "title", "start_time", "capacity", "seats_taken", "waitlist_enabled",
-                  "waitlist_size", "pending_commands", "oldest_pending_age_seconds", "partition"]
+        fields = [
+            "id",
+            "title",
+            "start_time",
+            "capacity",
+            "seats_taken",
+            "waitlist_enabled",
+            "waitlist_size",
+            "pending_commands",
+            "oldest_pending_age_seconds",
+            "partition",
+        ]
         read_only_fields = fields
 
     def get_oldest_pending_age_seconds(self, obj) -> float | None:
@@ -73,9 +108,13 @@ class EventFilter(django_filters.FilterSet):
 
 
 FORCE_PARAMETER = OpenApiParameter(
-    "force", OpenApiTypes.BOOL, OpenApiParameter.QUERY, required=False,
+    "force",
+    OpenApiTypes.BOOL,
+    OpenApiParameter.QUERY,
+    required=False,
     description="Cancel every booking and waitlist entry through the event's queue, then "
-                "delete. Without it, an event with bookings or requests in line is not deleted.")
+    "delete. Without it, an event with bookings or requests in line is not deleted.",
+)
 
 
 class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -115,30 +154,41 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return Response(EventSerializer(event).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        request=EventSerializer, parameters=COMMAND_HEADERS,
+        request=EventSerializer,
+        parameters=COMMAND_HEADERS,
         responses={**COMMAND_RESPONSES, 200: EventSerializer},
         summary="Update an event (owner). A capacity change goes through the event's queue: "
-                "202 with the request resource.")
+        "202 with the request resource.",
+    )
     def partial_update(self, request, pk=None):
         event = self._owned()
         data = EventSerializer(event, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        command = services.update_event(event=event, user_id=request.user.id,
-                                        fields=dict(data.validated_data),
-                                        idempotency_key=idempotency_key(request))
+        command = services.update_event(
+            event=event,
+            user_id=request.user.id,
+            fields=dict(data.validated_data),
+            idempotency_key=idempotency_key(request),
+        )
         if command is not None:
             return command_response(request, command)
         event.refresh_from_db()
         return Response(EventSerializer(event).data)
 
-    @extend_schema(parameters=[FORCE_PARAMETER, *COMMAND_HEADERS],
-                   responses={204: None, **COMMAND_RESPONSES},
-                   summary="Delete an event (owner)")
+    @extend_schema(
+        parameters=[FORCE_PARAMETER, *COMMAND_HEADERS],
+        responses={204: None, **COMMAND_RESPONSES},
+        summary="Delete an event (owner)",
+    )
     def destroy(self, request, pk=None):
         event = self._owned()
         force = request.query_params.get("force", "").lower() in ("1", "true", "yes")
-        command = services.delete_event(event=event, user_id=request.user.id, force=force,
-                                        idempotency_key=idempotency_key(request))
+        command = services.delete_event(
+            event=event,
+            user_id=request.user.id,
+            force=force,
+            idempotency_key=idempotency_key(request),
+        )
         if command is not None:
             return command_response(request, command)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -158,8 +208,10 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def past(self, request):
         return self._page(selectors.past_events())
 
-    @extend_schema(responses={200: EventDashboardSerializer(many=True)},
-                   summary="Organizer view: seats, waitlist and the line per event")
+    @extend_schema(
+        responses={200: EventDashboardSerializer(many=True)},
+        summary="Organizer view: seats, waitlist and the line per event",
+    )
     @action(detail=False, methods=["get"])
     def dashboard(self, request):
         return self._page(selectors.organizer_dashboard(request.user), EventDashboardSerializer)

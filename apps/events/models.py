@@ -42,8 +42,9 @@ class Event(models.Model):
                 name="event_seats_within_capacity",
             ),
             models.CheckConstraint(condition=Q(capacity__gte=1), name="event_capacity_positive"),
-            models.CheckConstraint(condition=Q(end_time__gt=F("start_time")),
-                                   name="event_ends_after_start"),
+            models.CheckConstraint(
+                condition=Q(end_time__gt=F("start_time")), name="event_ends_after_start"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -27,8 +27,11 @@ def organizer_events(user) -> QuerySet[Event]:
 def organizer_dashboard(user) -> QuerySet[Event]:
     """The organizer's events with their line: pending commands and the oldest one's age, in
     one query (two correlated subqueries on the (event, status, id) index)."""
-    pending = (BookingRequest.objects.filter(event_id=OuterRef("pk"), status=RequestStatus.PENDING)
-               .order_by().values("event_id"))
+    pending = (
+        BookingRequest.objects.filter(event_id=OuterRef("pk"), status=RequestStatus.PENDING)
+        .order_by()
+        .values("event_id")
+    )
     return organizer_events(user).annotate(
         pending_commands=Coalesce(Subquery(pending.annotate(n=Count("id")).values("n")), 0),
         oldest_pending_at=Subquery(pending.annotate(t=Min("created_at")).values("t")),

@@ -27,26 +27,45 @@ def post_booking(api, user, event_id, **headers):
 def taken_booking(event, customer=None):
     """An active booking as the worker would leave it, counter included."""
     booking = BookingFactory(event=event, **({"customer": customer} if customer else {}))
-    Event.objects.filter(pk=event.pk).update(seats_taken=event.bookings.filter(
-        status=BookingStatus.ACTIVE).count())
+    Event.objects.filter(pk=event.pk).update(
+        seats_taken=event.bookings.filter(status=BookingStatus.ACTIVE).count()
+    )
     return booking
 
 
 # --- requesting a booking ---------------------------------------------------------------------
 
+
 @pytest.mark.django_db
 def test_a_booking_request_is_accepted_with_a_location_and_the_pending_resource(
-        api, event, customer):
+    api, event, customer
+):
     response = post_booking(api, customer.user, event.pk)
 
     assert response.status_code == 202
     body = response.json()
     assert response.headers["Location"] == f"/bookingapi/requests/{body['id']}/"
-    assert set(body) == {"id", "kind", "status", "reason", "message", "event", "booking",
-                         "payload", "position", "waitlist_position", "attempts", "created_at",
-                         "decided_at"}
+    assert set(body) == {
+        "id",
+        "kind",
+        "status",
+        "reason",
+        "message",
+        "event",
+        "booking",
+        "payload",
+        "position",
+        "waitlist_position",
+        "attempts",
+        "created_at",
+        "decided_at",
+    }
     assert (body["kind"], body["status"], body["event"], body["booking"]) == (
-        CommandKind.BOOK, RequestStatus.PENDING, event.pk, None)
+        CommandKind.BOOK,
+        RequestStatus.PENDING,
+        event.pk,
+        None,
+    )
     assert (body["position"], body["waitlist_position"], body["decided_at"]) == (1, None, None)
     assert "Preference-Applied" not in response.headers
     command = BookingRequest.objects.get(uid=body["id"])
@@ -107,6 +126,7 @@ def test_a_blank_idempotency_key_is_a_bad_request(api, event, customer):
 
 # --- the request resource and its place in line ----------------------------------------------
 
+
 @pytest.mark.django_db
 def test_a_customer_reads_their_own_request(api, event, customer):
     uid = post_booking(api, customer.user, event.pk).json()["id"]
@@ -142,8 +162,10 @@ def test_a_pending_request_shows_its_position_in_the_events_line(api, organizer)
     book(elsewhere, customers[0])  # another event's line does not count
     uids = [post_booking(api, c.user, event.pk).json()["id"] for c in customers[:3]]
 
-    positions = [api.as_user(c.user).get(f"/bookingapi/requests/{uid}/").json()["position"]
-                 for c, uid in zip(customers, uids, strict=False)]
+    positions = [
+        api.as_user(c.user).get(f"/bookingapi/requests/{uid}/").json()["position"]
+        for c, uid in zip(customers, uids, strict=False)
+    ]
 
     assert positions == [1, 2, 3]
 
@@ -166,14 +188,18 @@ def test_the_position_drops_as_commands_ahead_are_decided(api, organizer):
 
 # --- bookings: visibility and changes ----------------------------------------------------------
 
+
 @pytest.fixture
 def bookings(organizer, other_organizer, customer):
     """The customer's booking at the organizer's event, a stranger's there, and the customer's
     booking at another organizer's event."""
     mine = EventFactory(creator=organizer)
     theirs = EventFactory(creator=other_organizer)
-    return {"own": taken_booking(mine, customer), "stranger": taken_booking(mine),
-            "elsewhere": taken_booking(theirs, customer)}
+    return {
+        "own": taken_booking(mine, customer),
+        "stranger": taken_booking(mine),
+        "elsewhere": taken_booking(theirs, customer),
+    }
 
 
 def listed(api, user) -> set[int]:
@@ -196,14 +222,19 @@ def test_an_organizer_without_events_sees_no_bookings(api, bookings):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("method", "suffix", "data", "kind"), [
-    ("delete", "", None, CommandKind.CANCEL),
-    ("post", "cancel/", None, CommandKind.CANCEL),
-    ("patch", "", {"status": "cancelled"}, CommandKind.CANCEL),
-    ("patch", "", {"status": "active"}, CommandKind.REACTIVATE),
-], ids=["delete", "post-cancel", "patch-cancelled", "patch-active"])
-def test_the_owner_changes_a_booking_through_a_command(api, customer, bookings, method, suffix,
-                                                       data, kind):
+@pytest.mark.parametrize(
+    ("method", "suffix", "data", "kind"),
+    [
+        ("delete", "", None, CommandKind.CANCEL),
+        ("post", "cancel/", None, CommandKind.CANCEL),
+        ("patch", "", {"status": "cancelled"}, CommandKind.CANCEL),
+        ("patch", "", {"status": "active"}, CommandKind.REACTIVATE),
+    ],
+    ids=["delete", "post-cancel", "patch-cancelled", "patch-active"],
+)
+def test_the_owner_changes_a_booking_through_a_command(
+    api, customer, bookings, method, suffix, data, kind
+):
     booking = bookings["own"]
     client = api.as_user(customer.user)
 
@@ -211,17 +242,23 @@ def test_the_owner_changes_a_booking_through_a_command(api, customer, bookings, 
 
     assert response.status_code == 202
     command = BookingRequest.objects.get(uid=response.json()["id"])
-    assert (command.kind, command.booking_id, command.status) == (kind, booking.pk,
-                                                                  RequestStatus.PENDING)
+    assert (command.kind, command.booking_id, command.status) == (
+        kind,
+        booking.pk,
+        RequestStatus.PENDING,
+    )
     booking.refresh_from_db()
     assert booking.status == BookingStatus.ACTIVE  # decided later, by the worker
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("method", "suffix", "data"), [
-    ("delete", "", None), ("post", "cancel/", None), ("patch", "", {"status": "cancelled"})])
-def test_the_events_organizer_cannot_change_a_customers_booking(api, organizer, bookings,
-                                                                method, suffix, data):
+@pytest.mark.parametrize(
+    ("method", "suffix", "data"),
+    [("delete", "", None), ("post", "cancel/", None), ("patch", "", {"status": "cancelled"})],
+)
+def test_the_events_organizer_cannot_change_a_customers_booking(
+    api, organizer, bookings, method, suffix, data
+):
     url = f"{BOOKINGS}{bookings['own'].pk}/{suffix}"
 
     response = getattr(api.as_user(organizer.user), method)(url, data, format="json")
@@ -232,16 +269,16 @@ def test_the_events_organizer_cannot_change_a_customers_booking(api, organizer, 
 
 @pytest.mark.django_db
 def test_another_customers_booking_is_not_found(api, bookings):
-    response = api.as_user(CustomerFactory().user).post(
-        f"{BOOKINGS}{bookings['own'].pk}/cancel/")
+    response = api.as_user(CustomerFactory().user).post(f"{BOOKINGS}{bookings['own'].pk}/cancel/")
 
     assert response.status_code == 404
 
 
 @pytest.mark.django_db
 def test_a_booking_status_must_be_active_or_cancelled(api, customer, bookings):
-    response = api.as_user(customer.user).patch(f"{BOOKINGS}{bookings['own'].pk}/",
-                                                {"status": "gone"}, format="json")
+    response = api.as_user(customer.user).patch(
+        f"{BOOKINGS}{bookings['own'].pk}/", {"status": "gone"}, format="json"
+    )
 
     assert response.status_code == 400
     assert not BookingRequest.objects.exists()
@@ -259,6 +296,7 @@ def test_a_booking_of_a_started_event_cannot_be_cancelled(api, customer, booking
 
 
 # --- Prefer: wait ----------------------------------------------------------------------------
+
 
 @pytest.mark.django_db
 def test_prefer_wait_answers_202_when_the_command_is_still_pending(api, event, customer):
@@ -285,8 +323,9 @@ def test_prefer_wait_is_capped_by_the_setting(api, event, customer, settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_prefer_wait_answers_201_with_the_booking_once_confirmed(api, event, customer,
-                                                                  celery_worker):
+def test_prefer_wait_answers_201_with_the_booking_once_confirmed(
+    api, event, customer, celery_worker
+):
     response = post_booking(api, customer.user, event.pk, HTTP_PREFER="wait=5")
 
     assert response.status_code == 201
@@ -298,8 +337,9 @@ def test_prefer_wait_answers_201_with_the_booking_once_confirmed(api, event, cus
 
 
 @pytest.mark.django_db(transaction=True)
-def test_prefer_wait_answers_409_with_the_reason_when_rejected(api, organizer, customer,
-                                                                celery_worker):
+def test_prefer_wait_answers_409_with_the_reason_when_rejected(
+    api, organizer, customer, celery_worker
+):
     event = EventFactory(creator=organizer, capacity=1)
     taken_booking(event)
 
@@ -315,17 +355,21 @@ def test_prefer_wait_answers_409_with_the_reason_when_rejected(api, organizer, c
 
 
 @pytest.mark.django_db(transaction=True)
-def test_prefer_wait_answers_200_when_a_cancellation_is_done(api, organizer, customer,
-                                                             celery_worker):
+def test_prefer_wait_answers_200_when_a_cancellation_is_done(
+    api, organizer, customer, celery_worker
+):
     event = EventFactory(creator=organizer)
     booking = taken_booking(event, customer)
 
-    response = api.as_user(customer.user).post(f"{BOOKINGS}{booking.pk}/cancel/",
-                                               HTTP_PREFER="wait=5")
+    response = api.as_user(customer.user).post(
+        f"{BOOKINGS}{booking.pk}/cancel/", HTTP_PREFER="wait=5"
+    )
 
     assert response.status_code == 200
-    assert (response.json()["kind"], response.json()["reason"]) == (CommandKind.CANCEL,
-                                                                    Reason.CANCELLED)
+    assert (response.json()["kind"], response.json()["reason"]) == (
+        CommandKind.CANCEL,
+        Reason.CANCELLED,
+    )
     assert check_invariants(pending_threshold_seconds=60) == []
 
 
@@ -362,7 +406,8 @@ def test_the_dashboard_is_for_organizers(api, customer):
 
 @pytest.mark.django_db
 def test_the_dashboard_runs_a_bounded_number_of_queries_however_many_events(
-        api, organizer, django_assert_max_num_queries):
+    api, organizer, django_assert_max_num_queries
+):
     client = api.as_user(organizer.user)
     for _ in range(2):
         book(EventFactory(creator=organizer), CustomerFactory())
@@ -376,7 +421,8 @@ def test_the_dashboard_runs_a_bounded_number_of_queries_however_many_events(
 
 @pytest.mark.django_db(transaction=True)
 def test_prefer_wait_answers_202_with_the_waitlist_position_when_waitlisted(
-        api, organizer, customer, celery_worker):
+    api, organizer, customer, celery_worker
+):
     event = EventFactory(creator=organizer, capacity=1, waitlist_enabled=True)
     taken_booking(event)
 

@@ -37,9 +37,9 @@ def booked_event(organizer):
 
 
 def patch_capacity(api, event, capacity: int, **headers):
-    return api.as_user(event.creator.user).patch(f"/eventapi/event/{event.pk}/",
-                                                 {"capacity": capacity}, format="json",
-                                                 **headers)
+    return api.as_user(event.creator.user).patch(
+        f"/eventapi/event/{event.pk}/", {"capacity": capacity}, format="json", **headers
+    )
 
 
 def command_of(response) -> BookingRequest:
@@ -52,7 +52,10 @@ def test_a_capacity_change_is_accepted_as_a_command_on_the_queue(api, booked_eve
     assert response.status_code == 202
     body = response.json()
     assert (body["kind"], body["status"], body["payload"]) == (
-        CommandKind.SET_CAPACITY, RequestStatus.PENDING, {"capacity": 10})
+        CommandKind.SET_CAPACITY,
+        RequestStatus.PENDING,
+        {"capacity": 10},
+    )
     assert response.headers["Location"] == f"/bookingapi/requests/{body['id']}/"
     assert Event.objects.get(pk=booked_event.pk).capacity == 3  # not yet decided
 
@@ -68,7 +71,10 @@ def test_raising_the_capacity_promotes_the_waitlist_in_the_same_batch(api, booke
     assert outcome(second)[0] == RequestStatus.WAITLISTED
     booked_event.refresh_from_db()
     assert (booked_event.capacity, booked_event.seats_taken, booked_event.waitlist_size) == (
-        4, 4, 1)
+        4,
+        4,
+        1,
+    )
     assert HistoryPoint.objects.filter(action=Action.CAPACITY_CHANGED).count() == 1
     assert_healthy()
 
@@ -85,7 +91,8 @@ def test_raising_the_capacity_far_enough_empties_the_waitlist(api, booked_event)
 
 
 def test_lowering_the_capacity_below_the_seats_taken_is_rejected_and_changes_nothing(
-        api, booked_event):
+    api, booked_event
+):
     command = command_of(patch_capacity(api, booked_event, 2))
 
     decide_pending(event_id=booked_event.pk)
@@ -93,7 +100,10 @@ def test_lowering_the_capacity_below_the_seats_taken_is_rejected_and_changes_not
     assert outcome(command) == (RequestStatus.REJECTED, Reason.CAPACITY_BELOW_SEATS_TAKEN)
     booked_event.refresh_from_db()
     assert (booked_event.capacity, booked_event.seats_taken, booked_event.waitlist_size) == (
-        3, 3, 2)
+        3,
+        3,
+        2,
+    )
     assert Booking.objects.filter(event=booked_event, status=BookingStatus.ACTIVE).count() == 3
     assert_healthy()
 
@@ -124,8 +134,10 @@ def test_a_lower_capacity_is_decided_after_the_bookings_ahead_of_it(api, organiz
 
 def test_a_patch_that_keeps_the_capacity_answers_at_once(api, event):
     response = api.as_user(event.creator.user).patch(
-        f"/eventapi/event/{event.pk}/", {"capacity": event.capacity, "title": "Renamed"},
-        format="json")
+        f"/eventapi/event/{event.pk}/",
+        {"capacity": event.capacity, "title": "Renamed"},
+        format="json",
+    )
 
     assert response.status_code == 200
     assert response.json()["title"] == "Renamed"
@@ -134,8 +146,9 @@ def test_a_patch_that_keeps_the_capacity_answers_at_once(api, event):
 
 def test_only_the_events_organizer_may_change_its_capacity(api, event, other_organizer, customer):
     for user in (other_organizer.user, customer.user):
-        response = api.as_user(user).patch(f"/eventapi/event/{event.pk}/", {"capacity": 50},
-                                           format="json")
+        response = api.as_user(user).patch(
+            f"/eventapi/event/{event.pk}/", {"capacity": 50}, format="json"
+        )
         assert response.status_code == 403
     assert not BookingRequest.objects.exists()
 
@@ -174,7 +187,8 @@ def test_deleting_an_event_with_only_pending_requests_needs_force(api, event, cu
 
 
 def test_a_forced_delete_cancels_every_booking_and_the_waitlist_through_the_queue(
-        api, booked_event, monkeypatch):
+    api, booked_event, monkeypatch
+):
     outcomes = capture_outcomes(monkeypatch)
     client = api.as_user(booked_event.creator.user)
 
@@ -187,7 +201,8 @@ def test_a_forced_delete_cancels_every_booking_and_the_waitlist_through_the_queu
     assert outcome(command) == (RequestStatus.CONFIRMED, Reason.EVENT_CANCELLED)
     assert not Booking.objects.filter(event=booked_event, status=BookingStatus.ACTIVE).exists()
     assert [outcome(r) for r in booked_event.line] == [
-        (RequestStatus.WITHDRAWN, Reason.EVENT_CANCELLED)] * 2
+        (RequestStatus.WITHDRAWN, Reason.EVENT_CANCELLED)
+    ] * 2
     assert outcomes == [("booking.cancelled", str(command.uid))] * 3
     booked_event.refresh_from_db()
     assert booked_event.deleted_at is not None
@@ -198,7 +213,8 @@ def test_a_forced_delete_cancels_every_booking_and_the_waitlist_through_the_queu
 
 
 def test_a_forced_delete_also_cancels_bookings_confirmed_earlier_in_the_same_batch(
-        api, event, customer):
+    api, event, customer
+):
     booking_request = book(event, customer)
     response = api.as_user(event.creator.user).delete(f"/eventapi/event/{event.pk}/?force=1")
     assert response.status_code == 202
@@ -224,8 +240,9 @@ def test_commands_behind_a_forced_delete_are_rejected_as_event_cancelled(api, bo
 def test_a_deleted_event_can_no_longer_be_booked(api, event, customer):
     api.as_user(event.creator.user).delete(f"/eventapi/event/{event.pk}/")
 
-    response = api.as_user(customer.user).post("/bookingapi/booking/", {"event": event.pk},
-                                               format="json")
+    response = api.as_user(customer.user).post(
+        "/bookingapi/booking/", {"event": event.pk}, format="json"
+    )
 
     assert response.status_code == 400
 
@@ -239,14 +256,18 @@ def test_the_last_capacity_change_wins_even_when_it_restores_the_current_value(a
 
     assert Event.objects.get(pk=event.pk).capacity == event.capacity
     assert list(BookingRequest.objects.order_by("id").values_list("status", flat=True)) == [
-        RequestStatus.CONFIRMED, RequestStatus.CONFIRMED]
+        RequestStatus.CONFIRMED,
+        RequestStatus.CONFIRMED,
+    ]
 
 
 # --- through the worker ---------------------------------------------------------------------------
 
+
 @pytest.mark.django_db(transaction=True)
-def test_through_the_worker_a_capacity_below_the_seats_taken_answers_409(api, organizer,
-                                                                         celery_worker):
+def test_through_the_worker_a_capacity_below_the_seats_taken_answers_409(
+    api, organizer, celery_worker
+):
     event = EventFactory(creator=organizer, capacity=3)
     for customer in CustomerFactory.create_batch(2):
         book(event, customer)
@@ -261,7 +282,8 @@ def test_through_the_worker_a_capacity_below_the_seats_taken_answers_409(api, or
 
 @pytest.mark.django_db(transaction=True)
 def test_through_the_worker_a_forced_delete_answers_200_and_the_event_is_gone(
-        api, organizer, celery_worker):
+    api, organizer, celery_worker
+):
     event = EventFactory(creator=organizer, capacity=1, waitlist_enabled=True)
     for customer in CustomerFactory.create_batch(3):
         book(event, customer)
@@ -273,5 +295,6 @@ def test_through_the_worker_a_forced_delete_answers_200_and_the_event_is_gone(
     assert response.json()["reason"] == Reason.EVENT_CANCELLED
     assert client.get(f"/eventapi/event/{event.pk}/").status_code == 404
     assert not Booking.objects.filter(event=event, status=BookingStatus.ACTIVE).exists()
-    assert not BookingRequest.objects.filter(event=event, status__in=[
-        RequestStatus.PENDING, RequestStatus.WAITLISTED]).exists()
+    assert not BookingRequest.objects.filter(
+        event=event, status__in=[RequestStatus.PENDING, RequestStatus.WAITLISTED]
+    ).exists()

@@ -29,14 +29,24 @@ def healthy_afterwards(db):
 
 
 def book(event, customer, **kwargs) -> BookingRequest:
-    return request_command(user_id=customer.user_id, event=event, kind=CommandKind.BOOK,
-                           customer_id=customer.pk, **kwargs)[0]
+    return request_command(
+        user_id=customer.user_id,
+        event=event,
+        kind=CommandKind.BOOK,
+        customer_id=customer.pk,
+        **kwargs,
+    )[0]
 
 
 def on_booking(kind, event, customer) -> BookingRequest:
     booking = Booking.objects.get(event=event, customer=customer)
-    return request_command(user_id=customer.user_id, event=event, kind=kind,
-                           customer_id=customer.pk, booking_id=booking.pk)[0]
+    return request_command(
+        user_id=customer.user_id,
+        event=event,
+        kind=kind,
+        customer_id=customer.pk,
+        booking_id=booking.pk,
+    )[0]
 
 
 def outcome(command) -> tuple[str, str]:
@@ -97,8 +107,12 @@ def test_commands_are_decided_in_id_order(organizer):
 
     decide_pending(event_id=event.pk)
 
-    assert [outcome(c)[1] for c in commands] == [Reason.BOOKED, Reason.BOOKED, Reason.SOLD_OUT,
-                                                 Reason.SOLD_OUT]
+    assert [outcome(c)[1] for c in commands] == [
+        Reason.BOOKED,
+        Reason.BOOKED,
+        Reason.SOLD_OUT,
+        Reason.SOLD_OUT,
+    ]
     assert_healthy()
 
 
@@ -133,7 +147,8 @@ def test_booking_after_cancelling_reactivates_the_same_booking_row(event, custom
 
     assert outcome(again) == (RequestStatus.CONFIRMED, Reason.REACTIVATED)
     assert list(Booking.objects.filter(event=event).values_list("pk", "status")) == [
-        (booking.pk, BookingStatus.ACTIVE)]
+        (booking.pk, BookingStatus.ACTIVE)
+    ]
     again.refresh_from_db()
     assert again.booking_id == booking.pk
 
@@ -167,15 +182,28 @@ def test_the_counter_equals_the_active_bookings_after_a_mixed_sequence(organizer
     decide_pending(event_id=event.pk)
 
     event.refresh_from_db()
-    active = set(Booking.objects.filter(event=event, status=BookingStatus.ACTIVE)
-                 .values_list("customer_id", flat=True))
+    active = set(
+        Booking.objects.filter(event=event, status=BookingStatus.ACTIVE).values_list(
+            "customer_id", flat=True
+        )
+    )
     assert active == {a.pk, c.pk, d.pk}
     assert event.seats_taken == 3
-    reasons = list(BookingRequest.objects.filter(event=event).order_by("id")
-                   .values_list("reason", flat=True))
-    assert reasons == [Reason.BOOKED, Reason.BOOKED, Reason.BOOKED, Reason.SOLD_OUT,
-                       Reason.CANCELLED, Reason.BOOKED, Reason.SOLD_OUT, Reason.CANCELLED,
-                       Reason.NOT_ACTIVE, Reason.REACTIVATED]
+    reasons = list(
+        BookingRequest.objects.filter(event=event).order_by("id").values_list("reason", flat=True)
+    )
+    assert reasons == [
+        Reason.BOOKED,
+        Reason.BOOKED,
+        Reason.BOOKED,
+        Reason.SOLD_OUT,
+        Reason.CANCELLED,
+        Reason.BOOKED,
+        Reason.SOLD_OUT,
+        Reason.CANCELLED,
+        Reason.NOT_ACTIVE,
+        Reason.REACTIVATED,
+    ]
     assert_healthy()
 
 
@@ -186,15 +214,17 @@ def test_every_decision_writes_one_history_row_naming_its_request(event, custome
     decide_pending(event_id=event.pk)
 
     for command in commands:
-        rows = [p for p in HistoryPoint.objects.all()
-                if p.details.get("request") == str(command.uid)]
+        rows = [
+            p for p in HistoryPoint.objects.all() if p.details.get("request") == str(command.uid)
+        ]
         assert len(rows) == 1
         command.refresh_from_db()
         assert rows[0].user_id == command.user_id
         assert rows[0].details["reason"] == command.reason
     actions = sorted(HistoryPoint.objects.values_list("action", flat=True))
-    assert actions == sorted([Action.BOOKING_CONFIRMED, Action.BOOKING_REJECTED,
-                              Action.BOOKING_CONFIRMED])
+    assert actions == sorted(
+        [Action.BOOKING_CONFIRMED, Action.BOOKING_REJECTED, Action.BOOKING_CONFIRMED]
+    )
 
 
 def test_a_confirmed_booking_history_row_points_at_the_new_booking(event, customer):
@@ -207,12 +237,20 @@ def test_a_confirmed_booking_history_row_points_at_the_new_booking(event, custom
 
 
 def test_the_same_idempotency_key_and_body_return_the_same_request(event, customer):
-    first, created = request_command(user_id=customer.user_id, event=event,
-                                     kind=CommandKind.BOOK, customer_id=customer.pk,
-                                     idempotency_key="k-1")
-    again, created_again = request_command(user_id=customer.user_id, event=event,
-                                           kind=CommandKind.BOOK, customer_id=customer.pk,
-                                           idempotency_key="k-1")
+    first, created = request_command(
+        user_id=customer.user_id,
+        event=event,
+        kind=CommandKind.BOOK,
+        customer_id=customer.pk,
+        idempotency_key="k-1",
+    )
+    again, created_again = request_command(
+        user_id=customer.user_id,
+        event=event,
+        kind=CommandKind.BOOK,
+        customer_id=customer.pk,
+        idempotency_key="k-1",
+    )
 
     assert (created, created_again) == (True, False)
     assert again.pk == first.pk
@@ -220,14 +258,16 @@ def test_the_same_idempotency_key_and_body_return_the_same_request(event, custom
 
 
 def test_the_same_idempotency_key_with_another_body_is_unprocessable_via_the_api(
-        api, event, customer):
+    api, event, customer
+):
     other_event = EventFactory()
     client = api.as_user(customer.user)
     headers = {"HTTP_IDEMPOTENCY_KEY": "retry-42"}
     first = client.post("/bookingapi/booking/", {"event": event.pk}, format="json", **headers)
     replay = client.post("/bookingapi/booking/", {"event": event.pk}, format="json", **headers)
-    reused = client.post("/bookingapi/booking/", {"event": other_event.pk}, format="json",
-                         **headers)
+    reused = client.post(
+        "/bookingapi/booking/", {"event": other_event.pk}, format="json", **headers
+    )
 
     assert first.status_code == replay.status_code == 202
     assert replay.json()["id"] == first.json()["id"]
@@ -245,8 +285,9 @@ def test_idempotency_keys_belong_to_their_user(event, customer):
     assert mine.pk != theirs.pk
 
 
-def test_a_burst_is_decided_in_batches_of_the_configured_size_in_order(settings, monkeypatch,
-                                                                        organizer):
+def test_a_burst_is_decided_in_batches_of_the_configured_size_in_order(
+    settings, monkeypatch, organizer
+):
     settings.BOOKING_DECISION_BATCH = 7
     event = EventFactory(creator=organizer, capacity=10)
     commands = [book(event, c) for c in CustomerFactory.create_batch(20)]
@@ -284,8 +325,12 @@ def test_a_batch_that_fails_leaves_all_its_commands_pending(monkeypatch, event):
 def test_a_command_the_database_refuses_is_rejected_alone_and_the_line_moves_on(organizer):
     event = EventFactory(creator=organizer, capacity=5)
     # A capacity of 0 passes the rules (no seat is taken yet) but not the CHECK constraint.
-    poison, _ = request_command(user_id=organizer.user_id, event=event,
-                                kind=CommandKind.SET_CAPACITY, payload={"capacity": 0})
+    poison, _ = request_command(
+        user_id=organizer.user_id,
+        event=event,
+        kind=CommandKind.SET_CAPACITY,
+        payload={"capacity": 0},
+    )
     first = book(event, CustomerFactory())
     last = book(event, CustomerFactory())
 

@@ -18,9 +18,13 @@ pytestmark = pytest.mark.django_db
 
 
 def _waitlisted(event, customer):
-    return BookingRequest.objects.create(kind=CommandKind.BOOK, user=customer.user,
-                                         customer=customer, event=event,
-                                         status=RequestStatus.WAITLISTED)
+    return BookingRequest.objects.create(
+        kind=CommandKind.BOOK,
+        user=customer.user,
+        customer=customer,
+        event=event,
+        status=RequestStatus.WAITLISTED,
+    )
 
 
 @pytest.fixture
@@ -75,15 +79,19 @@ def test_a_customer_waitlisted_while_holding_a_seat_is_a_breach(healthy_event):
 
     breaches = check_invariants(pending_threshold_seconds=60)
 
-    assert breaches == [f"event {healthy_event.pk}: customer {holder.pk} is waitlisted "
-                        f"(request {entry.uid}) while holding an active booking"]
+    assert breaches == [
+        f"event {healthy_event.pk}: customer {holder.pk} is waitlisted "
+        f"(request {entry.uid}) while holding an active booking"
+    ]
 
 
 def test_a_command_pending_longer_than_the_threshold_is_a_breach(healthy_event, customer):
-    command = BookingRequest.objects.create(kind=CommandKind.BOOK, user=customer.user,
-                                            customer=customer, event=healthy_event)
+    command = BookingRequest.objects.create(
+        kind=CommandKind.BOOK, user=customer.user, customer=customer, event=healthy_event
+    )
     BookingRequest.objects.filter(pk=command.pk).update(
-        created_at=timezone.now() - timedelta(seconds=120))
+        created_at=timezone.now() - timedelta(seconds=120)
+    )
 
     assert check_invariants(pending_threshold_seconds=300) == []
     breaches = check_invariants(pending_threshold_seconds=60)
@@ -93,7 +101,8 @@ def test_a_command_pending_longer_than_the_threshold_is_a_breach(healthy_event, 
 
 
 def test_the_check_runs_a_fixed_number_of_queries_however_many_events(
-        django_assert_max_num_queries):
+    django_assert_max_num_queries,
+):
     for _ in range(15):
         event = EventFactory(capacity=3)
         BookingFactory(event=event)
@@ -124,12 +133,16 @@ def test_the_command_exits_non_zero_and_lists_each_breach(healthy_event):
 
 
 def test_the_command_prints_json_and_honours_the_pending_threshold(healthy_event, customer):
-    BookingRequest.objects.create(kind=CommandKind.BOOK, user=customer.user, customer=customer,
-                                  event=healthy_event)
+    BookingRequest.objects.create(
+        kind=CommandKind.BOOK, user=customer.user, customer=customer, event=healthy_event
+    )
     out = StringIO()
     call_command("check_invariants", "--json", "--pending-threshold", "60", stdout=out)
-    assert json.loads(out.getvalue()) == {"ok": True, "pending_threshold_seconds": 60.0,
-                                          "breaches": []}
+    assert json.loads(out.getvalue()) == {
+        "ok": True,
+        "pending_threshold_seconds": 60.0,
+        "breaches": [],
+    }
 
     out = StringIO()
     with pytest.raises(CommandError):

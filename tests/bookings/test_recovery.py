@@ -22,21 +22,25 @@ def broker_down(monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_request_is_accepted_while_the_broker_is_down(api, customer, event, broker_down):
-    response = api.as_user(customer.user).post("/bookingapi/booking/", {"event": event.pk},
-                                               format="json")
+    response = api.as_user(customer.user).post(
+        "/bookingapi/booking/", {"event": event.pk}, format="json"
+    )
     assert response.status_code == 202
     assert BookingRequest.objects.get(uid=response.json()["id"]).status == RequestStatus.PENDING
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_sweeper_rings_again_once_the_broker_is_back(api, customer, event, broker_down,
-                                                         celery_worker):
-    response = api.as_user(customer.user).post("/bookingapi/booking/", {"event": event.pk},
-                                               format="json")
+def test_the_sweeper_rings_again_once_the_broker_is_back(
+    api, customer, event, broker_down, celery_worker
+):
+    response = api.as_user(customer.user).post(
+        "/bookingapi/booking/", {"event": event.pk}, format="json"
+    )
     command = BookingRequest.objects.get(uid=response.json()["id"])
     broker_down.undo()  # the broker is back
     BookingRequest.objects.filter(pk=command.pk).update(
-        created_at=command.created_at - timedelta(minutes=1))
+        created_at=command.created_at - timedelta(minutes=1)
+    )
 
     assert sweep_pending(older_than_seconds=5) == 1
 
@@ -52,6 +56,7 @@ def test_the_sweeper_leaves_young_pending_commands_alone(customer, event, broker
     from apps.bookings.models import CommandKind
     from apps.bookings.services import request_command
 
-    request_command(user_id=customer.user_id, event=event, kind=CommandKind.BOOK,
-                    customer_id=customer.pk)
+    request_command(
+        user_id=customer.user_id, event=event, kind=CommandKind.BOOK, customer_id=customer.pk
+    )
     assert sweep_pending(older_than_seconds=60) == 0

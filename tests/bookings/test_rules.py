@@ -104,8 +104,7 @@ def test_cancelling_an_active_booking_frees_its_seat():
 
     decision = decide(kind=CommandKind.CANCEL, event=event, now=NOW, booking_status=ACTIVE)
 
-    assert decision == Decision(RequestStatus.CONFIRMED, Reason.CANCELLED, CANCELLED,
-                                seat_delta=-1)
+    assert decision == Decision(RequestStatus.CONFIRMED, Reason.CANCELLED, CANCELLED, seat_delta=-1)
     assert event.seats_taken == 1
 
 
@@ -113,8 +112,7 @@ def test_cancelling_an_active_booking_frees_its_seat():
 def test_only_an_active_booking_can_be_cancelled(booking_status):
     event = state(seats_taken=1)
 
-    decision = decide(kind=CommandKind.CANCEL, event=event, now=NOW,
-                      booking_status=booking_status)
+    decision = decide(kind=CommandKind.CANCEL, event=event, now=NOW, booking_status=booking_status)
 
     assert decision.reason == Reason.NOT_ACTIVE
     assert event.seats_taken == 1
@@ -132,8 +130,7 @@ def test_a_booking_cannot_be_cancelled_once_the_event_has_started():
 def test_reactivating_a_cancelled_booking_takes_a_free_seat():
     event = state(seats_taken=1)
 
-    decision = decide(kind=CommandKind.REACTIVATE, event=event, now=NOW,
-                      booking_status=CANCELLED)
+    decision = decide(kind=CommandKind.REACTIVATE, event=event, now=NOW, booking_status=CANCELLED)
 
     assert (decision.status, decision.reason) == (RequestStatus.CONFIRMED, Reason.REACTIVATED)
     assert event.seats_taken == 2
@@ -142,16 +139,16 @@ def test_reactivating_a_cancelled_booking_takes_a_free_seat():
 def test_reactivation_rechecks_capacity_and_never_joins_the_waitlist():
     event = state(seats_taken=2, waitlist_enabled=True)
 
-    decision = decide(kind=CommandKind.REACTIVATE, event=event, now=NOW,
-                      booking_status=CANCELLED)
+    decision = decide(kind=CommandKind.REACTIVATE, event=event, now=NOW, booking_status=CANCELLED)
 
     assert decision.reason == Reason.SOLD_OUT
     assert (event.seats_taken, event.waitlist_size) == (2, 0)
 
 
 def test_reactivating_an_active_booking_is_refused():
-    decision = decide(kind=CommandKind.REACTIVATE, event=state(seats_taken=1), now=NOW,
-                      booking_status=ACTIVE)
+    decision = decide(
+        kind=CommandKind.REACTIVATE, event=state(seats_taken=1), now=NOW, booking_status=ACTIVE
+    )
 
     assert decision.reason == Reason.ALREADY_ACTIVE
 
@@ -183,11 +180,9 @@ def test_leaving_a_waitlist_one_is_not_on_is_refused():
 def test_raising_the_capacity_is_confirmed_and_applied():
     event = state(seats_taken=2)
 
-    decision = decide(kind=CommandKind.SET_CAPACITY, event=event, now=NOW,
-                      payload={"capacity": 5})
+    decision = decide(kind=CommandKind.SET_CAPACITY, event=event, now=NOW, payload={"capacity": 5})
 
-    assert (decision.status, decision.reason) == (RequestStatus.CONFIRMED,
-                                                  Reason.CAPACITY_CHANGED)
+    assert (decision.status, decision.reason) == (RequestStatus.CONFIRMED, Reason.CAPACITY_CHANGED)
     assert (event.capacity, event.free_seats) == (5, 3)
 
 
@@ -202,8 +197,7 @@ def test_lowering_the_capacity_to_the_seats_taken_is_allowed():
 def test_lowering_the_capacity_below_the_seats_taken_is_refused():
     event = state(capacity=5, seats_taken=3)
 
-    decision = decide(kind=CommandKind.SET_CAPACITY, event=event, now=NOW,
-                      payload={"capacity": 2})
+    decision = decide(kind=CommandKind.SET_CAPACITY, event=event, now=NOW, payload={"capacity": 2})
 
     assert decision.reason == Reason.CAPACITY_BELOW_SEATS_TAKEN
     assert event.capacity == 5
@@ -221,11 +215,9 @@ def test_cancelling_an_event_with_bookings_needs_force():
 def test_cancelling_an_event_with_force_frees_every_seat_and_empties_the_waitlist():
     event = state(seats_taken=2, waitlist_enabled=True, waitlist_size=3)
 
-    decision = decide(kind=CommandKind.CANCEL_EVENT, event=event, now=NOW,
-                      payload={"force": True})
+    decision = decide(kind=CommandKind.CANCEL_EVENT, event=event, now=NOW, payload={"force": True})
 
-    assert (decision.status, decision.reason) == (RequestStatus.CONFIRMED,
-                                                  Reason.EVENT_CANCELLED)
+    assert (decision.status, decision.reason) == (RequestStatus.CONFIRMED, Reason.EVENT_CANCELLED)
     assert (event.cancelled, event.seats_taken, event.waitlist_size) == (True, 0, 0)
 
 
@@ -242,8 +234,14 @@ def test_cancelling_an_empty_event_needs_no_force():
 def test_every_command_on_a_cancelled_event_is_rejected(kind):
     event = state(cancelled=True)
 
-    decision = decide(kind=kind, event=event, now=NOW, booking_status=ACTIVE, waitlisted=True,
-                      payload={"capacity": 5, "force": True})
+    decision = decide(
+        kind=kind,
+        event=event,
+        now=NOW,
+        booking_status=ACTIVE,
+        waitlisted=True,
+        payload={"capacity": 5, "force": True},
+    )
 
     assert decision.reason == Reason.EVENT_CANCELLED
     assert event.seats_taken == 0
@@ -258,12 +256,16 @@ def test_a_freed_seat_can_be_promoted_to_the_waitlist():
     assert can_promote(state(seats_taken=1, waitlist_size=1), NOW)
 
 
-@pytest.mark.parametrize("overrides", [
-    {"seats_taken": 2, "waitlist_size": 1},  # no free seat
-    {"seats_taken": 1, "waitlist_size": 0},  # nobody in line
-    {"seats_taken": 1, "waitlist_size": 1, "cancelled": True},
-    {"seats_taken": 1, "waitlist_size": 1, "start_time": NOW},  # started
-], ids=["full", "empty-waitlist", "cancelled", "started"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"seats_taken": 2, "waitlist_size": 1},  # no free seat
+        {"seats_taken": 1, "waitlist_size": 0},  # nobody in line
+        {"seats_taken": 1, "waitlist_size": 1, "cancelled": True},
+        {"seats_taken": 1, "waitlist_size": 1, "start_time": NOW},  # started
+    ],
+    ids=["full", "empty-waitlist", "cancelled", "started"],
+)
 def test_no_promotion_without_a_free_seat_a_waiting_customer_and_an_open_event(overrides):
     assert not can_promote(state(**overrides), NOW)
 
@@ -273,7 +275,8 @@ def test_promotion_moves_one_customer_from_the_waitlist_to_a_seat():
 
     decision = promote(event)
 
-    assert decision == Decision(RequestStatus.CONFIRMED, Reason.PROMOTED, ACTIVE,
-                                seat_delta=1, waitlist_delta=-1)
+    assert decision == Decision(
+        RequestStatus.CONFIRMED, Reason.PROMOTED, ACTIVE, seat_delta=1, waitlist_delta=-1
+    )
     assert (event.seats_taken, event.waitlist_size) == (2, 1)
     assert not can_promote(event, NOW)

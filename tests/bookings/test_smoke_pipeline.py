@@ -6,8 +6,9 @@ from tests.conftest import wait_until
 
 @pytest.mark.django_db(transaction=True)
 def test_a_booking_request_is_decided_by_the_worker(api, customer, event, celery_worker):
-    response = api.as_user(customer.user).post("/bookingapi/booking/", {"event": event.pk},
-                                               format="json")
+    response = api.as_user(customer.user).post(
+        "/bookingapi/booking/", {"event": event.pk}, format="json"
+    )
     assert response.status_code == 202
     request = BookingRequest.objects.get(uid=response.json()["id"])
     wait_until(lambda: BookingRequest.objects.get(pk=request.pk).status != RequestStatus.PENDING)

@@ -60,22 +60,35 @@ def waitlist_position(api, request: BookingRequest) -> int | None:
 @pytest.mark.django_db
 def test_an_organizer_enables_a_waitlist_with_a_limit_when_creating_an_event(api, organizer):
     start = timezone.now() + timedelta(days=3)
-    response = api.as_user(organizer.user).post("/eventapi/event/", {
-        "title": "Launch", "start_time": start.isoformat(),
-        "end_time": (start + timedelta(hours=2)).isoformat(), "capacity": 5,
-        "waitlist_enabled": True, "waitlist_limit": 20}, format="json")
+    response = api.as_user(organizer.user).post(
+        "/eventapi/event/",
+        {
+            "title": "Launch",
+            "start_time": start.isoformat(),
+            "end_time": (start + timedelta(hours=2)).isoformat(),
+            "capacity": 5,
+            "waitlist_enabled": True,
+            "waitlist_limit": 20,
+        },
+        format="json",
+    )
 
     assert response.status_code == 201, response.json()
     body = response.json()
     assert (body["waitlist_enabled"], body["waitlist_limit"], body["waitlist_size"]) == (
-        True, 20, 0)
+        True,
+        20,
+        0,
+    )
 
 
 @pytest.mark.django_db
 def test_an_organizer_turns_the_waitlist_on_by_patching_the_event(api, event):
     response = api.as_user(event.creator.user).patch(
-        f"/eventapi/event/{event.pk}/", {"waitlist_enabled": True, "waitlist_limit": 3},
-        format="json")
+        f"/eventapi/event/{event.pk}/",
+        {"waitlist_enabled": True, "waitlist_limit": 3},
+        format="json",
+    )
 
     assert response.status_code == 200
     event.refresh_from_db()
@@ -84,7 +97,8 @@ def test_an_organizer_turns_the_waitlist_on_by_patching_the_event(api, event):
 
 @pytest.mark.django_db
 def test_booking_a_full_event_puts_the_customer_on_its_waitlist_with_a_position(
-        api, full_event, outcomes):
+    api, full_event, outcomes
+):
     first, second = waitlist(full_event, 2)
 
     assert outcome(first) == (RequestStatus.WAITLISTED, Reason.WAITLISTED)
@@ -92,7 +106,10 @@ def test_booking_a_full_event_puts_the_customer_on_its_waitlist_with_a_position(
     assert (full_event.seats_taken, full_event.waitlist_size) == (2, 2)
     body = api.as_user(second.user).get(f"/bookingapi/requests/{second.uid}/").json()
     assert (body["status"], body["waitlist_position"], body["position"]) == (
-        RequestStatus.WAITLISTED, 2, None)
+        RequestStatus.WAITLISTED,
+        2,
+        None,
+    )
     assert waitlist_position(api, first) == 1
     assert ("booking.waitlisted", str(first.uid)) in outcomes
     assert_healthy()
@@ -103,8 +120,12 @@ def test_a_full_waitlist_rejects_further_customers(organizer):
     event = EventFactory(creator=organizer, capacity=1, waitlist_enabled=True, waitlist_limit=2)
     commands = waitlist(event, 4)
 
-    assert [outcome(c)[1] for c in commands] == [Reason.BOOKED, Reason.WAITLISTED,
-                                                 Reason.WAITLISTED, Reason.WAITLIST_FULL]
+    assert [outcome(c)[1] for c in commands] == [
+        Reason.BOOKED,
+        Reason.WAITLISTED,
+        Reason.WAITLISTED,
+        Reason.WAITLIST_FULL,
+    ]
     assert_healthy()
 
 
@@ -133,8 +154,10 @@ def test_a_cancellation_promotes_the_oldest_waitlisted_in_the_same_batch(full_ev
     first.refresh_from_db()
     assert first.booking.status == BookingStatus.ACTIVE
     assert first.booking.customer_id == first.customer_id
-    assert outcomes == [("booking.cancelled", str(cancel.uid)),
-                        ("booking.promoted", str(first.uid))]
+    assert outcomes == [
+        ("booking.cancelled", str(cancel.uid)),
+        ("booking.promoted", str(first.uid)),
+    ]
     promoted = HistoryPoint.objects.get(action=Action.BOOKING_PROMOTED)
     assert promoted.details["request"] == str(first.uid)
     assert promoted.target == first.booking
@@ -172,7 +195,10 @@ def test_a_customer_leaves_the_waitlist_through_the_api(api, full_event):
     assert response.status_code == 202
     body = response.json()
     assert (body["kind"], body["status"], body["position"]) == (
-        CommandKind.LEAVE_WAITLIST, RequestStatus.PENDING, 1)
+        CommandKind.LEAVE_WAITLIST,
+        RequestStatus.PENDING,
+        1,
+    )
     decide_pending(event_id=full_event.pk)
     leave = BookingRequest.objects.get(uid=body["id"])
     assert outcome(leave) == (RequestStatus.CONFIRMED, Reason.LEFT_WAITLIST)
@@ -186,8 +212,8 @@ def test_a_customer_leaves_the_waitlist_through_the_api(api, full_event):
 def test_the_next_free_seat_skips_customers_who_left_the_line(full_event):
     first, second = waitlist(full_event, 2)
     request_leave = BookingRequest.objects.create(
-        kind=CommandKind.LEAVE_WAITLIST, user=first.user, customer=first.customer,
-        event=full_event)
+        kind=CommandKind.LEAVE_WAITLIST, user=first.user, customer=first.customer, event=full_event
+    )
     on_booking(CommandKind.CANCEL, full_event, full_event.holders[0])
 
     decide_pending(event_id=full_event.pk)
@@ -203,7 +229,8 @@ def test_leaving_a_waitlist_one_is_not_on_is_rejected(api, full_event):
     holder_request = BookingRequest.objects.filter(customer=full_event.holders[0]).get()
 
     response = api.as_user(holder_request.user).post(
-        f"/bookingapi/requests/{holder_request.uid}/leave-waitlist/", HTTP_PREFER="wait=0.2")
+        f"/bookingapi/requests/{holder_request.uid}/leave-waitlist/", HTTP_PREFER="wait=0.2"
+    )
     decide_pending(event_id=full_event.pk)
 
     assert response.status_code == 202  # the doorbell never rings inside this test's transaction
@@ -224,40 +251,49 @@ def test_a_customer_cannot_take_someone_else_off_the_waitlist(api, full_event):
 
 # --- through the worker ---------------------------------------------------------------------------
 
+
 def _decided(event) -> bool:
     return not BookingRequest.objects.filter(event=event, status=RequestStatus.PENDING).exists()
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_flash_crowd_fills_the_seats_then_the_waitlist_and_promotes_in_line_order(
-        api, organizer, celery_worker):
+    api, organizer, celery_worker
+):
     event = EventFactory(creator=organizer, capacity=10, waitlist_enabled=True)
     crowd = CustomerFactory.create_batch(40)
     for customer in crowd:
-        response = api.as_user(customer.user).post("/bookingapi/booking/", {"event": event.pk},
-                                                   format="json")
+        response = api.as_user(customer.user).post(
+            "/bookingapi/booking/", {"event": event.pk}, format="json"
+        )
         assert response.status_code == 202
     wait_until(lambda: _decided(event), timeout=20, message="the crowd's requests decided")
 
-    statuses = list(BookingRequest.objects.filter(event=event).order_by("id")
-                    .values_list("status", flat=True))
+    statuses = list(
+        BookingRequest.objects.filter(event=event).order_by("id").values_list("status", flat=True)
+    )
     assert statuses == [RequestStatus.CONFIRMED] * 10 + [RequestStatus.WAITLISTED] * 30
     assert check_invariants(pending_threshold_seconds=60) == []
 
-    line = list(BookingRequest.objects.filter(event=event, status=RequestStatus.WAITLISTED)
-                .order_by("id"))
+    line = list(
+        BookingRequest.objects.filter(event=event, status=RequestStatus.WAITLISTED).order_by("id")
+    )
     holders = [b.customer for b in Booking.objects.filter(event=event).order_by("id")]
     # Interleave: cancel, leave the line (the 2nd in line), cancel, cancel, cancel.
     api.as_user(holders[0].user).post(f"/bookingapi/booking/{_booking(event, holders[0])}/cancel/")
     api.as_user(line[1].user).post(f"/bookingapi/requests/{line[1].uid}/leave-waitlist/")
     for holder in holders[1:4]:
         response = api.as_user(holder.user).delete(
-            f"/bookingapi/booking/{_booking(event, holder)}/")
+            f"/bookingapi/booking/{_booking(event, holder)}/"
+        )
         assert response.status_code == 202
     wait_until(lambda: _decided(event), timeout=20, message="cancellations decided")
 
-    promoted = list(BookingRequest.objects.filter(event=event, reason=Reason.PROMOTED)
-                    .order_by("decided_at", "id").values_list("id", flat=True))
+    promoted = list(
+        BookingRequest.objects.filter(event=event, reason=Reason.PROMOTED)
+        .order_by("decided_at", "id")
+        .values_list("id", flat=True)
+    )
     assert promoted == [line[0].pk, line[2].pk, line[3].pk, line[4].pk]
     assert BookingRequest.objects.get(pk=line[1].pk).status == RequestStatus.WITHDRAWN
     event.refresh_from_db()

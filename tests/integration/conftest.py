@@ -18,6 +18,7 @@ def stack(tmp_path_factory):
 
 # --- the scale-out profile: PostgreSQL + Redis started by the tests (see tests/servers.py) ------
 
+
 @pytest.fixture(scope="session")
 def servers():
     """A throwaway PostgreSQL cluster and redis-server on free 127.0.0.1 ports, for the session.
@@ -43,8 +44,11 @@ def servers():
             pytest.fail(str(exc), pytrace=False)
         pytest.skip(str(exc))
     try:
-        yield {"postgres": postgres, "redis": redis,
-               "env": {"DATABASE_URL": postgres.url, "CELERY_BROKER_URL": redis.url}}
+        yield {
+            "postgres": postgres,
+            "redis": redis,
+            "env": {"DATABASE_URL": postgres.url, "CELERY_BROKER_URL": redis.url},
+        }
     finally:
         redis.stop()
         postgres.stop()

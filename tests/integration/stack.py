@@ -52,21 +52,28 @@ class Stack:
 
     def environment(self) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
-        env.update({
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATA_DIR": str(self.data_dir),
-            "BOOKING_SWEEP_AFTER_SECONDS": "2",
-            "BOOKING_SWEEP_INTERVAL_SECONDS": "1",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "config.settings",
+                "DATA_DIR": str(self.data_dir),
+                "BOOKING_SWEEP_AFTER_SECONDS": "2",
+                "BOOKING_SWEEP_INTERVAL_SECONDS": "1",
+                "LOG_LEVEL": "WARNING",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         env.update(self.env)
         return env
 
     def manage(self, *args: str, timeout: float = 120) -> str:
-        done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT,
-                              env=self.environment(), capture_output=True, text=True,
-                              timeout=timeout)
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.environment(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stderr[-3000:]}")
         return done.stdout
@@ -78,12 +85,31 @@ class Stack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.manage("migrate", "--noinput", "-v", "0")
         self.log_path = self.data_dir / "stack.log"
-        argv = [sys.executable, "-m", "workers", "run", "--partitions", self.partitions,
-                "--web", f"127.0.0.1:{self.port}", "--web-workers", str(self.web_workers),
-                "--web-threads", str(self.web_threads), "--log-level", "WARNING"]
+        argv = [
+            sys.executable,
+            "-m",
+            "workers",
+            "run",
+            "--partitions",
+            self.partitions,
+            "--web",
+            f"127.0.0.1:{self.port}",
+            "--web-workers",
+            str(self.web_workers),
+            "--web-threads",
+            str(self.web_threads),
+            "--log-level",
+            "WARNING",
+        ]
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the handle
-            self.process = subprocess.Popen(argv, cwd=ROOT, env=self.environment(), stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=self.environment(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         poll(self._healthy, timeout=60, what="the API's /health/")
         return self
 

@@ -36,8 +36,9 @@ def test_flash_crowd_confirms_exactly_capacity_and_decides_everything(stack):
     seed = stack.manage_json("seed_crowd", "--customers", str(CROWD), "--capacity", str(CAPACITY))
     event_id = seed["events"][0]
 
-    replies = flash_crowd(stack.base_url, [(t, event_id) for t in seed["tokens"]],
-                          concurrency=CROWD)
+    replies = flash_crowd(
+        stack.base_url, [(t, event_id) for t in seed["tokens"]], concurrency=CROWD
+    )
 
     assert [r for r in replies if r.status != 202] == []
     assert len({r.request_id for r in replies}) == CROWD
@@ -51,23 +52,29 @@ def test_flash_crowd_survives_a_partition_worker_killed_mid_run(stack):
     killed = []
 
     def kill_when_busy():
-        poll(lambda: stack.manage_json("event_report", str(event_id))["requests"]["confirmed"],
-             timeout=60, interval=0.05, what="the first decisions")
+        poll(
+            lambda: stack.manage_json("event_report", str(event_id))["requests"]["confirmed"],
+            timeout=60,
+            interval=0.05,
+            what="the first decisions",
+        )
         pid = stack.partition_worker_pid(partition)
         os.kill(pid, signal.SIGKILL)
         killed.append(pid)
 
     killer = threading.Thread(target=kill_when_busy)
     killer.start()
-    replies = flash_crowd(stack.base_url, [(t, event_id) for t in seed["tokens"]],
-                          concurrency=CROWD)
+    replies = flash_crowd(
+        stack.base_url, [(t, event_id) for t in seed["tokens"]], concurrency=CROWD
+    )
     killer.join(60)
 
     assert killed, "the partition worker was not killed"
     assert [r for r in replies if r.status != 202] == []
     assert_exactly_capacity(settle(stack, event_id), CROWD, CAPACITY)
     # The launcher restarted the partition's worker under a new pid.
-    restarted = poll(lambda: stack.partition_worker_pid(partition), timeout=30,
-                     what="the restarted worker")
+    restarted = poll(
+        lambda: stack.partition_worker_pid(partition), timeout=30, what="the restarted worker"
+    )
     assert restarted != killed[0]
     stack.manage("check_invariants", "--pending-threshold", "60")

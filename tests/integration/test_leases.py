@@ -48,9 +48,14 @@ def lone_partition(tmp_path):
     workers = []
 
     def start_worker() -> subprocess.Popen:
-        process = subprocess.Popen([sys.executable, "-m", "workers", "partition", "0"], cwd=ROOT,
-                                   env=stack.environment(), stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "workers", "partition", "0"],
+            cwd=ROOT,
+            env=stack.environment(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         workers.append(process)
         return process
 
@@ -75,17 +80,25 @@ def test_a_second_worker_stands_by_and_takes_over_when_the_owner_dies(lone_parti
     standby = start_worker()
 
     # The standby does not take the lease while the owner lives; the owner decides.
-    first = shell_json(stack, BOOK_AND_RING.format(event_id=seed["events"][0],
-                                                   token=seed["tokens"][0]))
-    poll(lambda: shell_json(stack, REQUEST_STATUS.format(uid=first)) == "confirmed",
-         timeout=30, what="the owner's decision")
+    first = shell_json(
+        stack, BOOK_AND_RING.format(event_id=seed["events"][0], token=seed["tokens"][0])
+    )
+    poll(
+        lambda: shell_json(stack, REQUEST_STATUS.format(uid=first)) == "confirmed",
+        timeout=30,
+        what="the owner's decision",
+    )
     assert standby.poll() is None
     assert lease_holder(stack) == owner.pid
 
     os.killpg(owner.pid, signal.SIGKILL)
     owner.wait(10)
     poll(lambda: lease_holder(stack) == standby.pid, timeout=30, what="the standby's takeover")
-    second = shell_json(stack, BOOK_AND_RING.format(event_id=seed["events"][0],
-                                                    token=seed["tokens"][1]))
-    poll(lambda: shell_json(stack, REQUEST_STATUS.format(uid=second)) == "confirmed",
-         timeout=30, what="the new owner's decision")
+    second = shell_json(
+        stack, BOOK_AND_RING.format(event_id=seed["events"][0], token=seed["tokens"][1])
+    )
+    poll(
+        lambda: shell_json(stack, REQUEST_STATUS.format(uid=second)) == "confirmed",
+        timeout=30,
+        what="the new owner's decision",
+    )

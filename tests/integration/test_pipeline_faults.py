@@ -74,8 +74,12 @@ def test_a_command_whose_doorbell_was_lost_is_decided_by_the_sweeper(stack):
     # Committed but never published: a crash between commit and publish, or a broker outage.
     record_without_doorbell(stack, event_id, seed["tokens"])
 
-    poll(lambda: pending(stack, event_id) == 0, timeout=30, interval=0.5,
-         what="the sweeper to re-ring the doorbell")
+    poll(
+        lambda: pending(stack, event_id) == 0,
+        timeout=30,
+        interval=0.5,
+        what="the sweeper to re-ring the doorbell",
+    )
     report = stack.manage_json("event_report", str(event_id))
     assert report["requests"]["confirmed"] == 3
     assert report["requests"]["rejected"] == 2

@@ -11,8 +11,9 @@ from workers import broker
 
 @pytest.fixture
 def connection(tmp_path):
-    with Connection("safefs://", transport_options={"data_folder": str(tmp_path),
-                                                    "polling_interval": 0.01}) as conn:
+    with Connection(
+        "safefs://", transport_options={"data_folder": str(tmp_path), "polling_interval": 0.01}
+    ) as conn:
         yield conn
 
 

@@ -81,8 +81,9 @@ def test_one_doorbell_decides_every_waiting_event_of_its_partition(organizer):
     for event in (rung, other, elsewhere):
         event.save()
         customer = CustomerFactory()
-        request_command(user_id=customer.user_id, event=event, kind=CommandKind.BOOK,
-                        customer_id=customer.pk)
+        request_command(
+            user_id=customer.user_id, event=event, kind=CommandKind.BOOK, customer_id=customer.pk
+        )
 
     assert tasks.decide_event(rung.pk, 1) == 2
 

@@ -16,9 +16,15 @@ def test_partition_keys_spread_over_every_queue(settings):
     assert used == set(range(8))
 
 
-@pytest.mark.parametrize(("spec", "expected"), [
-    ("all", list(range(8))), ("3", [3]), ("0-2", [0, 1, 2]), ("0,2,5-7", [0, 2, 5, 6, 7]),
-])
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("all", list(range(8))),
+        ("3", [3]),
+        ("0-2", [0, 1, 2]),
+        ("0,2,5-7", [0, 2, 5, 6, 7]),
+    ],
+)
 def test_partition_specs_name_sets_of_partitions(settings, spec, expected):
     settings.BOOKING_PARTITIONS = 8
     assert routing.parse_partitions(spec) == expected
@@ -45,5 +51,11 @@ def test_task_names_are_stable():
 def test_every_partition_has_a_queue_and_no_other_queue_is_named_like_one(settings):
     settings.BOOKING_PARTITIONS = 4
     names = [q.name for q in routing.all_queues()]
-    assert names == ["default", "webhooks", "bookings.p0", "bookings.p1", "bookings.p2",
-                     "bookings.p3"]
+    assert names == [
+        "default",
+        "webhooks",
+        "bookings.p0",
+        "bookings.p1",
+        "bookings.p2",
+        "bookings.p3",
+    ]

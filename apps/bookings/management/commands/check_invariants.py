@@ -10,16 +10,23 @@ DEFAULT_PENDING_THRESHOLD_SECONDS = 60.0
 
 
 class Command(BaseCommand):
-    help = ("Check that seat and waitlist counters match their rows, no event is over capacity, "
-            "and no command is stranded pending. Exits non-zero on a breach.")
+    help = (
+        "Check that seat and waitlist counters match their rows, no event is over capacity, "
+        "and no command is stranded pending. Exits non-zero on a breach."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--pending-threshold", type=float, metavar="SECONDS",
-                            default=DEFAULT_PENDING_THRESHOLD_SECONDS,
-                            help="A command pending longer than this is a breach "
-                                 f"(default {DEFAULT_PENDING_THRESHOLD_SECONDS:g}).")
-        parser.add_argument("--json", action="store_true", dest="as_json",
-                            help="Print the report as JSON.")
+        parser.add_argument(
+            "--pending-threshold",
+            type=float,
+            metavar="SECONDS",
+            default=DEFAULT_PENDING_THRESHOLD_SECONDS,
+            help="A command pending longer than this is a breach "
+            f"(default {DEFAULT_PENDING_THRESHOLD_SECONDS:g}).",
+        )
+        parser.add_argument(
+            "--json", action="store_true", dest="as_json", help="Print the report as JSON."
+        )
 
     def handle(self, *args, pending_threshold: float, as_json: bool, **options):
         if pending_threshold < 0:
@@ -37,5 +44,6 @@ class Command(BaseCommand):
 
 
 def _json_report(breaches: list[str], threshold: float) -> str:
-    return json.dumps({"ok": not breaches, "pending_threshold_seconds": threshold,
-                       "breaches": breaches})
+    return json.dumps(
+        {"ok": not breaches, "pending_threshold_seconds": threshold, "breaches": breaches}
+    )

@@ -24,25 +24,42 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def report(event_ids: list[int]) -> dict:
     events = Event.objects.filter(pk__in=event_ids).annotate(
-        active=Count("bookings", filter=Q(bookings__status=BookingStatus.ACTIVE), distinct=True))
+        active=Count("bookings", filter=Q(bookings__status=BookingStatus.ACTIVE), distinct=True)
+    )
     by_status = dict(
-        BookingRequest.objects.filter(event_id__in=event_ids).values_list("status")
-        .annotate(n=Count("id")).values_list("status", "n"))
+        BookingRequest.objects.filter(event_id__in=event_ids)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
     decided = BookingRequest.objects.filter(event_id__in=event_ids, decided_at__isnull=False)
-    latencies = sorted((d - c).total_seconds() for c, d in
-                       decided.values_list("created_at", "decided_at"))
+    latencies = sorted(
+        (d - c).total_seconds() for c, d in decided.values_list("created_at", "decided_at")
+    )
     span = decided.values_list("created_at", "decided_at")
     first_created = min((c for c, _ in span), default=None)
     last_decided = max((d for _, d in span), default=None)
     return {
-        "events": [{"id": e.pk, "capacity": e.capacity, "seats_taken": e.seats_taken,
-                    "active_bookings": e.active, "partition": e.partition} for e in events],
+        "events": [
+            {
+                "id": e.pk,
+                "capacity": e.capacity,
+                "seats_taken": e.seats_taken,
+                "active_bookings": e.active,
+                "partition": e.partition,
+            }
+            for e in events
+        ],
         "requests": {s: by_status.get(s, 0) for s in RequestStatus.values},
         "decision_latency_seconds": {
-            "p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
-            "p99": percentile(latencies, 99), "max": latencies[-1] if latencies else None},
+            "p50": percentile(latencies, 50),
+            "p95": percentile(latencies, 95),
+            "p99": percentile(latencies, 99),
+            "max": latencies[-1] if latencies else None,
+        },
         "first_request_to_last_decision_seconds": (
-            (last_decided - first_created).total_seconds() if latencies else None),
+            (last_decided - first_created).total_seconds() if latencies else None
+        ),
     }
 
 

@@ -38,20 +38,30 @@ class Command(BaseCommand):
         organizer = Organizer.objects.create(user=organizer_user, organization_name=f"Load {run}")
         start = timezone.now() + timedelta(days=30)
         created = [
-            create_event(creator=organizer, title=f"Load test {run} #{i}", start_time=start,
-                         end_time=start + timedelta(hours=2), capacity=capacity,
-                         waitlist_enabled=waitlist)
+            create_event(
+                creator=organizer,
+                title=f"Load test {run} #{i}",
+                start_time=start,
+                end_time=start + timedelta(hours=2),
+                capacity=capacity,
+                waitlist_enabled=waitlist,
+            )
             for i in range(events)
         ]
         users = User.objects.bulk_create(
-            [User(username=f"load-{run}-{i}", password="!") for i in range(customers)])
+            [User(username=f"load-{run}-{i}", password="!") for i in range(customers)]
+        )
         if users and users[0].pk is None:  # backends that do not return ids
             users = list(User.objects.filter(username__startswith=f"load-{run}-"))
         Customer.objects.bulk_create([Customer(user=u) for u in users])
         tokens = Token.objects.bulk_create([Token(user=u, key=Token.generate_key()) for u in users])
-        self.stdout.write(json.dumps({
-            "organizer_token": Token.objects.create(user=organizer_user).key,
-            "events": [e.pk for e in created],
-            "partitions": [e.partition for e in created],
-            "tokens": [t.key for t in tokens],
-        }))
+        self.stdout.write(
+            json.dumps(
+                {
+                    "organizer_token": Token.objects.create(user=organizer_user).key,
+                    "events": [e.pk for e in created],
+                    "partitions": [e.partition for e in created],
+                    "tokens": [t.key for t in tokens],
+                }
+            )
+        )
