@@ -1,10 +1,18 @@
 """A flash crowd: many distinct customers book at once over real HTTP."""
 
 import asyncio
+import os
+import signal
+import threading
 import time
 from dataclasses import dataclass
 
 import httpx
+
+from tests.integration.stack import Stack, poll
+
+CROWD = 500
+CAPACITY = 50
 
 
 @dataclass
@@ -65,3 +73,73 @@ def flash_crowd(
 ) -> list[Reply]:
     """POST one booking per (token, event id), at most ``concurrency`` in flight."""
     return asyncio.run(_crowd(base_url, jobs, concurrency, prefer, timeout))
+
+
+# --- the scenarios both profiles run -------------------------------------------------------------
+
+
+def settle(stack: Stack, event_id: int, timeout: float = 120) -> dict:
+    """Wait until no command of the event is pending; return its report."""
+
+    def decided():
+        report = stack.manage_json("event_report", str(event_id))
+        return report if report["requests"]["pending"] == 0 else None
+
+    return poll(decided, timeout=timeout, interval=0.5, what="every request decided")
+
+
+def assert_exactly_capacity(report: dict, crowd: int, capacity: int) -> None:
+    (event,) = report["events"]
+    assert report["requests"]["confirmed"] == capacity
+    assert report["requests"]["rejected"] == crowd - capacity
+    assert report["requests"]["pending"] == 0
+    assert event["seats_taken"] == event["active_bookings"] == capacity
+
+
+def book_all_at_once(stack: Stack, event_id: int, tokens: list[str]) -> None:
+    """Every customer books at once; each gets a 202 and its own request."""
+    replies = flash_crowd(stack.base_url, [(t, event_id) for t in tokens], concurrency=len(tokens))
+    assert [r for r in replies if r.status != 202] == []
+    assert len({r.request_id for r in replies}) == len(tokens)
+
+
+def flash_crowd_scenario(stack: Stack) -> None:
+    """CROWD distinct customers at an event of CAPACITY: exactly CAPACITY confirmed, every
+    request decided, no 5xx, invariants hold."""
+    seed = stack.manage_json("seed_crowd", "--customers", str(CROWD), "--capacity", str(CAPACITY))
+    event_id = seed["events"][0]
+    book_all_at_once(stack, event_id, seed["tokens"])
+    assert_exactly_capacity(settle(stack, event_id), CROWD, CAPACITY)
+    stack.manage("check_invariants", "--pending-threshold", "60")
+
+
+def flash_crowd_with_a_killed_worker_scenario(stack: Stack) -> None:
+    """The same while the partition's worker is SIGKILLed after its first decisions: the
+    launcher restarts it (it takes the lease again), the sweeper re-rings what was lost."""
+    seed = stack.manage_json("seed_crowd", "--customers", str(CROWD), "--capacity", str(CAPACITY))
+    event_id, partition = seed["events"][0], seed["partitions"][0]
+    killed = []
+
+    def kill_when_busy():
+        poll(
+            lambda: stack.manage_json("event_report", str(event_id))["requests"]["confirmed"],
+            timeout=60,
+            interval=0.05,
+            what="the first decisions",
+        )
+        pid = stack.partition_worker_pid(partition)
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
+
+    killer = threading.Thread(target=kill_when_busy)
+    killer.start()
+    book_all_at_once(stack, event_id, seed["tokens"])
+    killer.join(60)
+
+    assert killed, "the partition worker was not killed"
+    assert_exactly_capacity(settle(stack, event_id), CROWD, CAPACITY)
+    restarted = poll(
+        lambda: stack.partition_worker_pid(partition), timeout=30, what="the restarted worker"
+    )
+    assert restarted != killed[0]
+    stack.manage("check_invariants", "--pending-threshold", "60")

@@ -9,9 +9,8 @@ import sys
 import httpx
 import pytest
 
-from tests.integration.crowd import flash_crowd
+from tests.integration.crowd import flash_crowd, settle
 from tests.integration.stack import ROOT, free_port, poll
-from tests.integration.test_flash_crowd import settle
 
 AUTH = ("ops", "flower-test-password")
 

@@ -2,22 +2,19 @@
 (the broker), with gunicorn and one worker process per partition. The tests start their own
 throwaway servers (tests/servers.py); CI installs them and sets CI_REQUIRE_SERVERS=1."""
 
-import os
-import signal
-import threading
 import time
 
 import httpx
 import pytest
 
-from tests.integration.crowd import flash_crowd
-from tests.integration.stack import poll
-from tests.integration.test_flash_crowd import assert_exactly_capacity, settle
+from tests.integration.crowd import (
+    flash_crowd,
+    flash_crowd_scenario,
+    flash_crowd_with_a_killed_worker_scenario,
+    settle,
+)
 
 pytestmark = pytest.mark.servers
-
-CROWD = 500
-CAPACITY = 50
 
 
 def test_the_stack_runs_on_postgresql_and_redis(scaled_stack):
@@ -38,59 +35,12 @@ def test_the_stack_runs_on_postgresql_and_redis(scaled_stack):
 
 
 def test_flash_crowd_confirms_exactly_capacity_on_postgresql_and_redis(scaled_stack):
-    seed = scaled_stack.manage_json(
-        "seed_crowd", "--customers", str(CROWD), "--capacity", str(CAPACITY)
-    )
-    event_id = seed["events"][0]
-
-    replies = flash_crowd(
-        scaled_stack.base_url, [(t, event_id) for t in seed["tokens"]], concurrency=CROWD
-    )
-
-    assert [r for r in replies if r.status != 202] == []
-    assert len({r.request_id for r in replies}) == CROWD
-    assert_exactly_capacity(settle(scaled_stack, event_id), CROWD, CAPACITY)
-    scaled_stack.manage("check_invariants", "--pending-threshold", "60")
+    flash_crowd_scenario(scaled_stack)
 
 
 def test_a_partition_worker_killed_mid_run_loses_nothing(scaled_stack):
-    seed = scaled_stack.manage_json(
-        "seed_crowd", "--customers", str(CROWD), "--capacity", str(CAPACITY)
-    )
-    event_id, partition = seed["events"][0], seed["partitions"][0]
-    killed = []
-
-    def kill_when_busy():
-        poll(
-            lambda: scaled_stack.manage_json("event_report", str(event_id))["requests"][
-                "confirmed"
-            ],
-            timeout=60,
-            interval=0.05,
-            what="the first decisions",
-        )
-        pid = scaled_stack.partition_worker_pid(partition)
-        os.kill(pid, signal.SIGKILL)
-        killed.append(pid)
-
-    killer = threading.Thread(target=kill_when_busy)
-    killer.start()
-    replies = flash_crowd(
-        scaled_stack.base_url, [(t, event_id) for t in seed["tokens"]], concurrency=CROWD
-    )
-    killer.join(60)
-
-    assert killed, "the partition worker was not killed"
-    assert [r for r in replies if r.status != 202] == []
-    # The advisory lock died with the killed worker's session; the restarted worker takes it.
-    assert_exactly_capacity(settle(scaled_stack, event_id), CROWD, CAPACITY)
-    restarted = poll(
-        lambda: scaled_stack.partition_worker_pid(partition),
-        timeout=30,
-        what="the restarted worker",
-    )
-    assert restarted != killed[0]
-    scaled_stack.manage("check_invariants", "--pending-threshold", "60")
+    # The advisory lock dies with the killed worker's session; the restarted worker takes it.
+    flash_crowd_with_a_killed_worker_scenario(scaled_stack)
 
 
 def test_a_redis_outage_still_accepts_bookings_and_the_sweeper_decides_them(scaled_stack, servers):
