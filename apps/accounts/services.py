@@ -4,7 +4,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
 
-from apps.accounts.models import Customer, Organizer, user_type
+from apps.accounts.models import Customer, Organizer, UserType, user_type
 from apps.audit.models import Action
 from apps.audit.services import record
 from apps.core.exceptions import Conflict, DomainError
@@ -17,19 +17,20 @@ class InvalidCredentials(DomainError):
     code = "invalid_credentials"
 
 
-def _create_user(*, username: str, email: str, password: str, first_name: str, last_name: str):
+def _create_user(*, username: str, **fields):
     if User.objects.filter(username__iexact=username).exists():
         raise Conflict("That username is taken.", code="username_taken")
     try:
-        return User.objects.create_user(
-            username=username,
-            email=email,
-            password=password,
-            first_name=first_name,
-            last_name=last_name,
-        )
+        return User.objects.create_user(username=username, **fields)
     except IntegrityError as exc:  # a concurrent registration won the name
         raise Conflict("That username is taken.", code="username_taken") from exc
+
+
+def _register(profile_model, *, user_fields: dict, profile_fields: dict, user_type: str):
+    user = _create_user(**user_fields)
+    profile = profile_model.objects.create(user=user, **profile_fields)
+    record(user_id=user.id, action=Action.REGISTER, target=user, details={"user_type": user_type})
+    return profile, Token.objects.create(user=user)
 
 
 @transaction.atomic
@@ -43,34 +44,39 @@ def register_organizer(
     organization_name: str,
     business_address: str = "",
 ) -> tuple[Organizer, Token]:
-    user = _create_user(
-        username=username,
-        email=email,
-        password=password,
-        first_name=first_name,
-        last_name=last_name,
+    return _register(
+        Organizer,
+        user_fields={
+            "username": username,
+            "email": email,
+            "password": password,
+            "first_name": first_name,
+            "last_name": last_name,
+        },
+        profile_fields={
+            "organization_name": organization_name,
+            "business_address": business_address,
+        },
+        user_type=UserType.ORGANIZER,
     )
-    organizer = Organizer.objects.create(
-        user=user, organization_name=organization_name, business_address=business_address
-    )
-    record(user_id=user.id, action=Action.REGISTER, target=user, details={"user_type": "organizer"})
-    return organizer, Token.objects.create(user=user)
 
 
 @transaction.atomic
 def register_customer(
     *, username: str, email: str, password: str, first_name: str = "", last_name: str = ""
 ) -> tuple[Customer, Token]:
-    user = _create_user(
-        username=username,
-        email=email,
-        password=password,
-        first_name=first_name,
-        last_name=last_name,
+    return _register(
+        Customer,
+        user_fields={
+            "username": username,
+            "email": email,
+            "password": password,
+            "first_name": first_name,
+            "last_name": last_name,
+        },
+        profile_fields={},
+        user_type=UserType.CUSTOMER,
     )
-    customer = Customer.objects.create(user=user)
-    record(user_id=user.id, action=Action.REGISTER, target=user, details={"user_type": "customer"})
-    return customer, Token.objects.create(user=user)
 
 
 @transaction.atomic
