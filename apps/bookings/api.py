@@ -119,11 +119,6 @@ COMMAND_RESPONSES = {
 }
 
 
-def _ensure_open(event: Event) -> None:
-    if event.has_started:
-        raise Conflict("The event has already started or ended.", code="event_closed")
-
-
 class BookingFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=BookingStatus.choices)
 
@@ -159,7 +154,6 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return booking
 
     def _command(self, booking: Booking, kind: CommandKind):
-        _ensure_open(booking.event)
         command, created = request_command(
             user_id=self.request.user.id,
             event=booking.event,
@@ -180,7 +174,6 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         data = BookRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         event = data.validated_data["event"]
-        _ensure_open(event)
         command, created = request_command(
             user_id=request.user.id,
             event=event,

@@ -28,7 +28,7 @@ from apps.bookings.models import (
     Reason,
     RequestStatus,
 )
-from apps.core.exceptions import Unprocessable
+from apps.core.exceptions import Conflict, Unprocessable
 from apps.events.models import Event
 from apps.webhooks import services as webhooks
 
@@ -42,6 +42,11 @@ def fingerprint(*, kind: CommandKind, target: object, payload: dict) -> str:
     """What an idempotency key is bound to: the command and its body."""
     text = json.dumps([kind, str(target), payload], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+# Refused at once, without the queue, when the event has started: the worker would refuse them
+# too (rules.decide is the authority); this spares the client the round trip.
+REFUSED_ONCE_STARTED = frozenset({CommandKind.BOOK, CommandKind.REACTIVATE, CommandKind.CANCEL})
 
 
 def request_command(
@@ -65,6 +70,8 @@ def request_command(
         earlier = _earlier_request(user_id=user_id, key=idempotency_key, digest=digest)
         if earlier is not None:
             return earlier, False
+    if kind in REFUSED_ONCE_STARTED and event.has_started:
+        raise Conflict(rules.MESSAGES[Reason.EVENT_CLOSED], code=Reason.EVENT_CLOSED)
     try:
         with transaction.atomic():
             command = BookingRequest.objects.create(
