@@ -48,14 +48,17 @@ def lone_partition(tmp_path):
     workers = []
 
     def start_worker() -> subprocess.Popen:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "workers", "partition", "0"],
-            cwd=ROOT,
-            env=stack.environment(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        log_path = tmp_path / f"worker-{len(workers)}.log"
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "workers", "partition", "0"],
+                cwd=ROOT,
+                env={**stack.environment(), "LOG_LEVEL": "INFO"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        process.log_path = log_path
         workers.append(process)
         return process
 
@@ -90,6 +93,11 @@ def test_a_second_worker_stands_by_and_takes_over_when_the_owner_dies(lone_parti
     )
     assert standby.poll() is None
     assert lease_holder(stack) == owner.pid
+    # ... and has not started consuming: it logged that it stands by, and no Celery worker
+    # (whose banner lists its [queues]) runs in it.
+    poll(lambda: "standing by" in standby.log_path.read_text(), timeout=30, what="standing by")
+    assert "[queues]" in owner.log_path.read_text()
+    assert "[queues]" not in standby.log_path.read_text()
 
     os.killpg(owner.pid, signal.SIGKILL)
     owner.wait(10)
