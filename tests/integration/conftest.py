@@ -1,6 +1,7 @@
 import pytest
 
 from tests.integration.stack import Stack
+from tests.receiver import receiver  # noqa: F401 - fixture
 
 
 def pytest_collection_modifyitems(items):

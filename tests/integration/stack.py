@@ -59,6 +59,8 @@ class Stack:
                 "BOOKING_SWEEP_AFTER_SECONDS": "2",
                 "BOOKING_SWEEP_INTERVAL_SECONDS": "1",
                 "LOG_LEVEL": "WARNING",
+                # The tests' webhook receiver listens on 127.0.0.1.
+                "WEBHOOK_ALLOW_PRIVATE_URLS": "1",
                 "PYTHONUNBUFFERED": "1",
             }
         )
