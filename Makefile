@@ -34,6 +34,7 @@ test-fast: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 schema: install
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null

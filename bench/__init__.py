@@ -1,1 +1,1 @@
-"""``python -m bench``: the new design against the old one; see bench/run.py."""
+"""``python -m bench``: the new design against the old one (bench/__main__.py)."""

@@ -230,7 +230,3 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
-
-# --- benchmark ------------------------------------------------------------------------------------
-# Serves /legacyapi/book/ (apps.legacy): the OLD design, for `make bench` only. Never in production.
-BENCH_LEGACY_ENDPOINT = env.bool("BENCH_LEGACY_ENDPOINT", default=False)

@@ -20,4 +20,3 @@ handler400 = "apps.core.errors.handler400"
 handler403 = "apps.core.errors.handler403"
 handler404 = "apps.core.errors.handler404"
 handler500 = "apps.core.errors.handler500"
-urlpatterns.append(path("legacyapi/", include("apps.legacy.urls")))  # bench-only, off by default

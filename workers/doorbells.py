@@ -65,7 +65,7 @@ class RedisLatch:
     """``SET NX PX`` on the broker's Redis."""
 
     def __init__(self, url: str, ttl: float):
-        import redis
+        import redis  # lazy: only the Redis profile needs the client
 
         self.client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
         self.ttl_ms = max(1, int(ttl * 1000))

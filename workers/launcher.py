@@ -17,6 +17,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from django.conf import settings
+
+from workers import routing
+from workers.leases import partition_lease
+
 logger = logging.getLogger("workers.launcher")
 
 RESTART_BACKOFF_MAX_SECONDS = 30.0
@@ -49,10 +54,6 @@ def partition_worker_argv(partition: int) -> list[str]:
 
 
 def children_for(args) -> list[Child]:
-    from django.conf import settings
-
-    from workers import routing
-
     children = [
         Child(f"partition {p}", partition_worker_argv(p))
         for p in routing.parse_partitions(args.partitions)
@@ -166,9 +167,8 @@ def supervise(children: list[Child]) -> int:
 def run_partition(partition: int, log_level: str) -> None:
     """Take the partition's lease (standing by while another worker holds it), then consume
     the partition queue with one single-threaded Celery worker in this process."""
+    # Lazy: the Celery app reads the settings at import, and main() configures Django first.
     from config.celery import app
-    from workers import routing
-    from workers.leases import partition_lease
 
     routing.parse_partitions(str(partition))  # ValueError when out of range
     queue = routing.partition_queue(partition)

@@ -18,6 +18,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connections
 
+from workers.routing import partition_queue
+
 logger = logging.getLogger(__name__)
 
 ADVISORY_LOCK_NAMESPACE = 0x5EA7  # first key of the two-key advisory lock: "partition leases"
@@ -89,7 +91,7 @@ class AdvisoryLease(Lease):
         self._conn = None
 
     def _connect(self):
-        import psycopg2
+        import psycopg2  # lazy: only the PostgreSQL profile needs the driver
 
         db = settings.DATABASES["default"]
         return psycopg2.connect(
@@ -136,8 +138,6 @@ class AdvisoryLease(Lease):
 
 
 def partition_lease(partition: int) -> Lease:
-    from workers.routing import partition_queue
-
     name = f"lease-{partition_queue(partition)}"
     if connections["default"].vendor == "postgresql":
         return AdvisoryLease(name, key=partition)

@@ -1,10 +1,15 @@
-"""Thin Celery tasks: ids in, one service call. Task names are stable (see workers.routing)."""
+"""Thin Celery tasks: ids in, one service call. Task names are stable (see workers.routing);
+the request side publishes them by name (``apps.bookings.commands.ring``)."""
 
 import logging
 
 from celery import shared_task
 
+from apps.bookings import sweeper
+from apps.bookings.decisions import decide_partition
+from apps.events.models import Event
 from workers import routing
+from workers.doorbells import latch
 
 logger = logging.getLogger(__name__)
 
@@ -14,10 +19,6 @@ def decide_event(event_id: int, partition: int | None = None) -> int:
     """A doorbell: decide every pending command of the event, then of every other event of the
     partition that has some. Never retried by Celery: a failure leaves the commands pending,
     and the sweeper rings again."""
-    from apps.bookings.services import decide_partition
-    from apps.events.models import Event
-    from workers.doorbells import latch
-
     if partition is None:
         partition = Event.objects.filter(pk=event_id).values_list("partition", flat=True).first()
         if partition is None:
@@ -26,16 +27,6 @@ def decide_event(event_id: int, partition: int | None = None) -> int:
     return decide_partition(partition=partition, first_event_id=event_id)
 
 
-def ring(*, event_id: int, partition: int) -> None:
-    """Publish a doorbell; fails fast (no publish retries) so a broker outage never holds a
-    request: the command is already committed and the sweeper will ring again."""
-    decide_event.apply_async(
-        args=[event_id, partition], queue=routing.partition_queue(partition), retry=False
-    )
-
-
 @shared_task(name=routing.SWEEP_TASK)
 def sweep_pending() -> int:
-    from apps.bookings.services import sweep_pending as sweep
-
-    return sweep()
+    return sweeper.sweep_pending()

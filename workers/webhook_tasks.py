@@ -6,20 +6,17 @@ delivery task is never retried by Celery.
 
 from celery import shared_task
 
+from apps.webhooks import services
 from workers import routing
 
 
 @shared_task(name=routing.DELIVER_WEBHOOK_TASK, acks_late=True, ignore_result=True)
 def deliver(delivery_id: int) -> bool:
     """One attempt of a due delivery; a duplicate or early message finds nothing to claim."""
-    from apps.webhooks.services import attempt_delivery
-
-    return attempt_delivery(delivery_id=delivery_id) is not None
+    return services.attempt_delivery(delivery_id=delivery_id) is not None
 
 
 @shared_task(name=routing.SCHEDULE_WEBHOOKS_TASK, ignore_result=True)
 def schedule_due() -> int:
     """Beat: publish the deliveries whose next attempt is due."""
-    from apps.webhooks.services import dispatch_due_deliveries
-
-    return dispatch_due_deliveries()
+    return services.dispatch_due_deliveries()

@@ -1,24 +1,28 @@
 import django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 
 from apps.accounts.permissions import IsCustomer
 from apps.bookings import selectors
+from apps.bookings.commands import request_command
 from apps.bookings.models import (
     Booking,
     BookingRequest,
     BookingStatus,
     CommandKind,
-    Reason,
     RequestStatus,
 )
 from apps.bookings.responses import command_response, idempotency_key
-from apps.bookings.services import request_command
+from apps.bookings.serializers import (
+    BookingRequestSerializer,
+    BookingSerializer,
+    BookingUpdateSerializer,
+    BookRequestSerializer,
+)
 from apps.core.exceptions import Conflict, PermissionDenied
-from apps.events.models import Event
 
 PREFER_HEADER = OpenApiParameter(
     "Prefer",
@@ -37,78 +41,6 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     "with another body is refused with 422.",
 )
 COMMAND_HEADERS = [PREFER_HEADER, IDEMPOTENCY_HEADER]
-
-
-class BookingSerializer(serializers.ModelSerializer):
-    event_title = serializers.CharField(source="event.title", read_only=True)
-    customer_username = serializers.CharField(source="customer.user.username", read_only=True)
-    booking_date = serializers.DateTimeField(source="created_at", read_only=True)
-
-    class Meta:
-        model = Booking
-        fields = [
-            "id",
-            "event",
-            "event_title",
-            "customer",
-            "customer_username",
-            "status",
-            "booking_date",
-            "updated_at",
-            "cancelled_at",
-        ]
-        read_only_fields = fields
-
-
-class BookingRequestSerializer(serializers.ModelSerializer):
-    id = serializers.UUIDField(source="uid", read_only=True)
-    reason = serializers.ChoiceField(
-        choices=Reason.choices, allow_blank=True, read_only=True, help_text="Empty while pending."
-    )
-    booking = BookingSerializer(read_only=True, allow_null=True)
-    position = serializers.SerializerMethodField(
-        help_text="While pending: 1 + the number of the event's commands ahead of this one."
-    )
-    waitlist_position = serializers.SerializerMethodField(
-        help_text="While waitlisted: 1 for the next customer to get a freed seat."
-    )
-
-    class Meta:
-        model = BookingRequest
-        fields = [
-            "id",
-            "kind",
-            "status",
-            "reason",
-            "message",
-            "event",
-            "booking",
-            "payload",
-            "position",
-            "waitlist_position",
-            "attempts",
-            "created_at",
-            "decided_at",
-        ]
-        read_only_fields = fields
-
-    def get_position(self, obj) -> int | None:
-        if obj.status != RequestStatus.PENDING:
-            return None
-        return getattr(obj, "ahead_in_line", 0) + 1
-
-    def get_waitlist_position(self, obj) -> int | None:
-        if obj.status != RequestStatus.WAITLISTED:
-            return None
-        return getattr(obj, "ahead_in_waitlist", 0) + 1
-
-
-class BookRequestSerializer(serializers.Serializer):
-    event = serializers.PrimaryKeyRelatedField(queryset=Event.objects.live())
-
-
-class BookingUpdateSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=BookingStatus.choices)
 
 
 COMMAND_RESPONSES = {

@@ -11,7 +11,9 @@ from rest_framework.response import Response
 
 from apps.bookings import selectors
 from apps.bookings.models import BookingRequest, CommandKind, RequestStatus
+from apps.bookings.serializers import BookingRequestSerializer
 from apps.core.errors import error_body
+from apps.core.exceptions import DomainError
 
 _WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
 POLL_INTERVAL_SECONDS = 0.02
@@ -27,8 +29,6 @@ def requested_wait(request) -> float:
 
 
 def idempotency_key(request) -> str | None:
-    from apps.core.exceptions import DomainError
-
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
@@ -51,8 +51,6 @@ def wait_for_decision(command: BookingRequest, seconds: float) -> BookingRequest
 
 
 def command_response(request, command: BookingRequest, *, created: bool = True) -> Response:
-    from apps.bookings.api import BookingRequestSerializer
-
     wait = requested_wait(request)
     if wait:
         current = wait_for_decision(command, wait)

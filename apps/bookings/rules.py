@@ -1,6 +1,6 @@
 """The decision rules, as a pure function of the event's state and one command.
 
-``decide()`` touches no database: the worker's service (``services.decide_pending``) loads the
+``decide()`` touches no database: the worker's service (``decisions.decide_pending``) loads the
 state, calls it for each pending command in id order, and writes what it returns.
 """
 

@@ -1,4 +1,5 @@
 import django_filters
+from django.db.models import F
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -101,8 +102,6 @@ class EventFilter(django_filters.FilterSet):
         fields = ["start_after", "start_before", "creator", "has_seats", "waitlist_enabled"]
 
     def filter_has_seats(self, queryset, name, value):
-        from django.db.models import F
-
         seats_left = {"seats_taken__lt": F("capacity")}
         return queryset.filter(**seats_left) if value else queryset.exclude(**seats_left)
 

@@ -9,8 +9,8 @@ from django.utils import timezone
 from apps.accounts.models import Organizer
 from apps.audit.models import Action
 from apps.audit.services import record
+from apps.bookings.commands import request_command
 from apps.bookings.models import BookingRequest, CommandKind, RequestStatus
-from apps.bookings.services import request_command
 from apps.core.exceptions import Conflict, DomainError
 from apps.events.models import Event
 from workers.routing import partition_for_key

@@ -1,7 +1,8 @@
 """Webhook subscriptions and the signed, retried, logged delivery of booking outcomes.
 
-The booking worker calls :func:`create_deliveries` inside its decision transaction; the rows are
-published to the ``webhooks`` queue only after that commit. A delivery task claims its delivery
+The booking worker calls :func:`create_deliveries` inside its decision transaction (with the
+payloads' shapes: this app knows nothing of bookings); the rows are published to the
+``webhooks`` queue, by task name, only after that commit. A delivery task claims its delivery
 with a conditional UPDATE, posts it (see ``transport``), logs the attempt and schedules the next
 one in ``next_attempt_at``; the beat task publishes the deliveries that are due again.
 """
@@ -11,10 +12,11 @@ import logging
 import random
 import socket
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 import httpx
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -29,6 +31,7 @@ from apps.webhooks.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from workers import routing
 
 logger = logging.getLogger(__name__)
 
@@ -137,9 +140,15 @@ def delete_subscription(*, subscription: WebhookSubscription) -> None:
 # --- deliveries: creation (inside the booking worker's transaction) ------------------------------
 
 
-def create_deliveries(*, event, outcomes) -> list[int]:
+def create_deliveries(
+    *, event, outcomes: Sequence, describe: Callable[..., dict[int, dict]]
+) -> list[int]:
     """Create one delivery per matching subscription per outcome, in the caller's transaction,
-    and publish them once it commits. Queries do not grow with the number of outcomes."""
+    and publish them once it commits. Queries do not grow with the number of outcomes.
+
+    An outcome has ``event_type``, ``request`` (``user_id``) and ``booking`` (``customer_id``
+    or None); ``describe(event=, outcomes=)`` gives each matched outcome's payload ``data`` by
+    ``id(outcome)``: the booking side owns those shapes, this module only delivers them."""
     if not outcomes:
         return []
     subscriptions = _matching_candidates(event=event, outcomes=outcomes)
@@ -154,7 +163,7 @@ def create_deliveries(*, event, outcomes) -> list[int]:
     if not pairs:
         return []
     unique = list({id(outcome): outcome for _, outcome in pairs}.values())
-    data = _outcome_data(event=event, outcomes=unique)
+    data = describe(event=event, outcomes=unique)
     now = timezone.now()
     timestamp = now.isoformat().replace("+00:00", "Z")
     max_attempts = 1 + len(settings.WEBHOOK_RETRY_SCHEDULE)
@@ -218,50 +227,18 @@ def _matches(subscription: WebhookSubscription, *, event, outcome) -> bool:
     )
 
 
-def _outcome_data(*, event, outcomes) -> dict[int, dict]:
-    """``{"request": …, "booking": …}`` per outcome, as the API shows them; the related rows
-    the serializers read are loaded in one query for all outcomes."""
-    from apps.accounts.models import Customer
-    from apps.bookings.api import BookingRequestSerializer, BookingSerializer
-    from apps.bookings.models import Booking, BookingRequest
-
-    booking_field = BookingRequest._meta.get_field("booking")
-    missing = {
-        o.request.booking_id
-        for o in outcomes
-        if o.request.booking_id is not None and not booking_field.is_cached(o.request)
-    }
-    loaded = Booking.objects.in_bulk(missing) if missing else {}
-    for outcome in outcomes:
-        if outcome.request.booking_id in loaded and not booking_field.is_cached(outcome.request):
-            outcome.request.booking = loaded[outcome.request.booking_id]
-    bookings = [b for o in outcomes for b in (o.booking, o.request.booking) if b is not None]
-    customer_ids = {b.customer_id for b in bookings}
-    customers = (
-        Customer.objects.select_related("user").in_bulk(customer_ids) if customer_ids else {}
-    )
-    for booking in bookings:
-        if booking.event_id == event.pk:
-            booking.event = event
-        booking.customer = customers[booking.customer_id]
-    return {
-        id(o): {
-            "request": BookingRequestSerializer(o.request).data,
-            "booking": BookingSerializer(o.booking).data if o.booking is not None else None,
-        }
-        for o in outcomes
-    }
-
-
 def publish_deliveries(*, delivery_ids: Iterable[int]) -> int:
     """Publish a delivery task per id (after commit). A failed publish is left to the
     scheduler, which publishes it again. Returns how many were published."""
-    from workers import webhook_tasks
-
     published = 0
     for delivery_id in delivery_ids:
         try:
-            webhook_tasks.deliver.apply_async(args=[delivery_id], retry=False)
+            current_app.send_task(
+                routing.DELIVER_WEBHOOK_TASK,
+                args=[delivery_id],
+                queue=routing.WEBHOOK_QUEUE,
+                retry=False,
+            )
         except Exception:  # noqa: BLE001 - any broker failure; the scheduler re-publishes
             logger.warning(
                 "webhook delivery %s not published; the scheduler will retry",

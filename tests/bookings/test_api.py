@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from apps.bookings.decisions import decide_pending
 from apps.bookings.invariants import check_invariants
 from apps.bookings.models import BookingRequest, BookingStatus, CommandKind, Reason, RequestStatus
-from apps.bookings.services import decide_pending
 from apps.events.models import Event
 from tests.bookings.test_decisions import (  # noqa: F401 - healthy_afterwards is a fixture
     book,

@@ -3,6 +3,7 @@
 import pytest
 
 from apps.audit.models import Action, HistoryPoint
+from apps.bookings.decisions import decide_pending
 from apps.bookings.models import (
     Booking,
     BookingRequest,
@@ -11,7 +12,6 @@ from apps.bookings.models import (
     Reason,
     RequestStatus,
 )
-from apps.bookings.services import decide_pending
 from apps.events.models import Event
 from tests.bookings.test_decisions import (  # noqa: F401 - healthy_afterwards is a fixture
     assert_healthy,

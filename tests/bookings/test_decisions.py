@@ -4,7 +4,9 @@ decides every pending command of one event in id order (no worker, no broker).""
 import pytest
 
 from apps.audit.models import Action, HistoryPoint
-from apps.bookings import services
+from apps.bookings import decisions
+from apps.bookings.commands import request_command
+from apps.bookings.decisions import decide_pending
 from apps.bookings.invariants import check_invariants
 from apps.bookings.models import (
     Booking,
@@ -14,7 +16,6 @@ from apps.bookings.models import (
     Reason,
     RequestStatus,
 )
-from apps.bookings.services import decide_pending, request_command
 from apps.events.models import Event
 from tests.factories import CustomerFactory, EventFactory
 
@@ -58,7 +59,7 @@ def capture_outcomes(monkeypatch) -> list[tuple[str, str]]:
     """Record the webhook outcomes each decided batch hands over, as (type, request uid)."""
     seen: list[tuple[str, str]] = []
 
-    def capture(*, event, outcomes):
+    def capture(*, event, outcomes, describe):
         seen.extend((o.event_type, str(o.request.uid)) for o in outcomes)
         return []
 
@@ -292,13 +293,13 @@ def test_a_burst_is_decided_in_batches_of_the_configured_size_in_order(
     event = EventFactory(creator=organizer, capacity=10)
     commands = [book(event, c) for c in CustomerFactory.create_batch(20)]
     batches = []
-    decide_batch = services._decide_batch
+    decide_batch = decisions._decide_batch
 
     def counting(**kwargs):
         batches.append(decide_batch(**kwargs))
         return batches[-1]
 
-    monkeypatch.setattr(services, "_decide_batch", counting)
+    monkeypatch.setattr(decisions, "_decide_batch", counting)
 
     assert decide_pending(event_id=event.pk) == 20
 
@@ -313,7 +314,7 @@ def test_a_batch_that_fails_leaves_all_its_commands_pending(monkeypatch, event):
     def broken(**kwargs):
         raise RuntimeError("webhook table unavailable")
 
-    monkeypatch.setattr(services.webhooks, "create_deliveries", broken)
+    monkeypatch.setattr(decisions.webhooks, "create_deliveries", broken)
     with pytest.raises(RuntimeError):
         decide_pending(event_id=event.pk)
 

@@ -5,10 +5,10 @@ from datetime import timedelta
 import pytest
 from kombu.exceptions import OperationalError
 
+from apps.bookings import commands
 from apps.bookings.models import BookingRequest, RequestStatus
-from apps.bookings.services import sweep_pending
+from apps.bookings.sweeper import sweep_pending
 from tests.conftest import wait_until
-from workers import tasks
 
 
 @pytest.fixture
@@ -16,7 +16,7 @@ def broker_down(monkeypatch):
     def refuse(**kwargs):
         raise OperationalError("broker unreachable")
 
-    monkeypatch.setattr(tasks, "ring", refuse)
+    monkeypatch.setattr(commands, "ring", refuse)
     return monkeypatch
 
 
@@ -53,8 +53,8 @@ def test_the_sweeper_rings_again_once_the_broker_is_back(
 
 @pytest.mark.django_db(transaction=True)
 def test_the_sweeper_leaves_young_pending_commands_alone(customer, event, broker_down):
+    from apps.bookings.commands import request_command
     from apps.bookings.models import CommandKind
-    from apps.bookings.services import request_command
 
     request_command(
         user_id=customer.user_id, event=event, kind=CommandKind.BOOK, customer_id=customer.pk

@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from apps.audit.models import Action, HistoryPoint
+from apps.bookings.decisions import decide_pending
 from apps.bookings.invariants import check_invariants
 from apps.bookings.models import (
     Booking,
@@ -16,7 +17,6 @@ from apps.bookings.models import (
     Reason,
     RequestStatus,
 )
-from apps.bookings.services import decide_pending
 from apps.events.models import Event
 from tests.bookings.test_decisions import (  # noqa: F401 - healthy_afterwards is a fixture
     assert_healthy,

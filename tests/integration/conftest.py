@@ -1,6 +1,6 @@
 import pytest
 
-from tests.integration.stack import Stack
+from devtools.stack import Stack
 from tests.receiver import receiver  # noqa: F401 - fixture
 
 
@@ -17,7 +17,7 @@ def stack(tmp_path_factory):
         yield running
 
 
-# --- the scale-out profile: PostgreSQL + Redis started by the tests (see tests/servers.py) ------
+# --- the scale-out profile: PostgreSQL + Redis started by the tests (devtools/servers.py) ----
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +26,7 @@ def servers():
     Skips when the binaries are missing, unless CI_REQUIRE_SERVERS=1 (CI), where it fails."""
     import os
 
-    from tests.servers import PostgresServer, RedisServer, ServerUnavailable, missing_servers
+    from devtools.servers import PostgresServer, RedisServer, ServerUnavailable, missing_servers
 
     missing = missing_servers()
     if missing:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from tests.integration.stack import Stack, poll
+from devtools.stack import Stack, poll
 
 CROWD = 500
 CAPACITY = 50

@@ -9,8 +9,8 @@ import sys
 import httpx
 import pytest
 
+from devtools.stack import ROOT, free_port, poll
 from tests.integration.crowd import flash_crowd, settle
-from tests.integration.stack import ROOT, free_port, poll
 
 AUTH = ("ops", "flower-test-password")
 

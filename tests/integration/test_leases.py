@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from tests.integration.stack import ROOT, Stack, poll, shell_json
+from devtools.stack import ROOT, Stack, poll, shell_json
 from workers.leases import FileLease
 
 BOOK_AND_RING = """
 import json
-from apps.bookings.services import request_command
+from apps.bookings.commands import request_command
 from apps.bookings.models import CommandKind
 from apps.accounts.models import Customer
 from apps.events.models import Event

@@ -1,6 +1,6 @@
 """Redelivery and lost doorbells against real worker processes: outcomes stay exactly-once."""
 
-from tests.integration.stack import poll, shell_json
+from devtools.stack import poll, shell_json
 
 RECORD_WITHOUT_DOORBELL = """
 import json

@@ -1,6 +1,6 @@
 """The scale-out profile on real servers: PostgreSQL (advisory-lock leases, row locks) and Redis
 (the broker), with gunicorn and one worker process per partition. The tests start their own
-throwaway servers (tests/servers.py); CI installs them and sets CI_REQUIRE_SERVERS=1."""
+throwaway servers (devtools/servers.py); CI installs them and sets CI_REQUIRE_SERVERS=1."""
 
 import time
 

@@ -7,8 +7,8 @@ import httpx
 import pytest
 
 from apps.webhooks.signing import verify
+from devtools.stack import poll
 from tests.integration.crowd import book_all_at_once, settle
-from tests.integration.stack import poll
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ transaction)."""
 import pytest
 from django.db import transaction
 
-from apps.bookings.api import BookingSerializer
 from apps.bookings.models import (
     Booking,
     BookingRequest,
@@ -12,13 +11,19 @@ from apps.bookings.models import (
     CommandKind,
     RequestStatus,
 )
-from apps.bookings.services import Outcome
+from apps.bookings.outcomes import Outcome, outcome_data
+from apps.bookings.serializers import BookingSerializer
+from apps.webhooks import services
 from apps.webhooks.models import EventType, WebhookDelivery
-from apps.webhooks.services import create_deliveries
 from tests.factories import BookingFactory, CustomerFactory, EventFactory, OrganizerFactory
 from tests.webhooks.factories import BookingRequestFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
+
+
+def create_deliveries(*, event, outcomes):
+    """As the booking worker calls it: with the booking side's payload shapes."""
+    return services.create_deliveries(event=event, outcomes=outcomes, describe=outcome_data)
 
 
 def _confirmed(event, customer=None):

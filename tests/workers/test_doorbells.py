@@ -6,7 +6,8 @@ import time
 import pytest
 from kombu.exceptions import OperationalError
 
-from apps.bookings.services import ring_doorbell
+from apps.bookings import commands
+from apps.bookings.commands import ring_doorbell
 from workers import doorbells, tasks
 from workers.doorbells import FileLatch
 
@@ -33,7 +34,7 @@ def rung(monkeypatch, tmp_path):
     """A file latch, and the doorbells actually published."""
     published = []
     monkeypatch.setattr(doorbells, "latch", lambda: FileLatch(tmp_path, ttl=60))
-    monkeypatch.setattr(tasks, "ring", lambda **kwargs: published.append(kwargs))
+    monkeypatch.setattr(commands, "ring", lambda **kwargs: published.append(kwargs))
     return published
 
 
@@ -64,15 +65,15 @@ def test_a_failed_publish_clears_the_latch_so_the_next_request_rings(monkeypatch
     def refuse(**kwargs):
         raise OperationalError("broker unreachable")
 
-    monkeypatch.setattr(tasks, "ring", refuse)
+    monkeypatch.setattr(commands, "ring", refuse)
     assert not ring_doorbell(event_id=3, partition=1)
     assert latch.set(1)
 
 
 @pytest.mark.django_db
 def test_one_doorbell_decides_every_waiting_event_of_its_partition(organizer):
+    from apps.bookings.commands import request_command
     from apps.bookings.models import BookingRequest, CommandKind, RequestStatus
-    from apps.bookings.services import request_command
     from tests.factories import CustomerFactory, EventFactory
 
     rung, other = EventFactory(creator=organizer), EventFactory(creator=organizer)

@@ -1,19 +1,12 @@
-"""The booking pipeline's writes.
+"""The worker side of the pipeline (runs in the partition worker that holds the event's lease):
+``decide_pending`` decides every pending command of one event, in id order, in one transaction
+per batch; the outcomes become webhook deliveries in the same transaction."""
 
-API side: ``request_command`` records a command and rings its event's doorbell after commit.
-Worker side: ``decide_pending`` decides every pending command of one event, in id order, in one
-transaction per batch. ``sweep_pending`` re-rings doorbells of commands left pending too long.
-"""
-
-import hashlib
-import json
 import logging
-from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import DataError, IntegrityError, transaction
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from apps.accounts.models import Customer
@@ -28,126 +21,12 @@ from apps.bookings.models import (
     Reason,
     RequestStatus,
 )
-from apps.core.exceptions import Conflict, Unprocessable
+from apps.bookings.outcomes import WEBHOOK_EVENT_TYPES, Outcome, outcome_data
 from apps.events.models import Event
 from apps.webhooks import services as webhooks
 
 logger = logging.getLogger(__name__)
 
-
-# --- API side -----------------------------------------------------------------------------------
-
-
-def fingerprint(*, kind: CommandKind, target: object, payload: dict) -> str:
-    """What an idempotency key is bound to: the command and its body."""
-    text = json.dumps([kind, str(target), payload], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-# Refused at once, without the queue, when the event has started: the worker would refuse them
-# too (rules.decide is the authority); this spares the client the round trip.
-REFUSED_ONCE_STARTED = frozenset({CommandKind.BOOK, CommandKind.REACTIVATE, CommandKind.CANCEL})
-
-
-def request_command(
-    *,
-    user_id: int,
-    event: Event,
-    kind: CommandKind,
-    customer_id: int | None = None,
-    booking_id: int | None = None,
-    payload: dict | None = None,
-    idempotency_key: str | None = None,
-) -> tuple[BookingRequest, bool]:
-    """Record a command durably; its doorbell rings once the row is committed.
-
-    Returns ``(request, created)``: with an ``idempotency_key`` already used for the same
-    command, the earlier request and ``False``; used for another command, ``Unprocessable``.
-    """
-    payload = payload or {}
-    digest = fingerprint(kind=kind, target=booking_id or event.pk, payload=payload)
-    if idempotency_key is not None:
-        earlier = _earlier_request(user_id=user_id, key=idempotency_key, digest=digest)
-        if earlier is not None:
-            return earlier, False
-    if kind in REFUSED_ONCE_STARTED and event.has_started:
-        raise Conflict(rules.MESSAGES[Reason.EVENT_CLOSED], code=Reason.EVENT_CLOSED)
-    try:
-        with transaction.atomic():
-            command = BookingRequest.objects.create(
-                kind=kind,
-                user_id=user_id,
-                customer_id=customer_id,
-                event_id=event.pk,
-                booking_id=booking_id,
-                payload=payload,
-                idempotency_key=idempotency_key,
-                fingerprint=digest,
-            )
-            transaction.on_commit(
-                lambda: ring_doorbell(event_id=event.pk, partition=event.partition), robust=True
-            )
-    except IntegrityError:
-        # Two requests raced with the same key: the other one recorded the command.
-        earlier = _earlier_request(user_id=user_id, key=idempotency_key, digest=digest)
-        if earlier is None:
-            raise
-        return earlier, False
-    return command, True
-
-
-def _earlier_request(*, user_id: int, key: str | None, digest: str) -> BookingRequest | None:
-    if key is None:
-        return None
-    earlier = BookingRequest.objects.filter(user_id=user_id, idempotency_key=key).first()
-    if earlier is not None and earlier.fingerprint != digest:
-        raise Unprocessable(
-            "This Idempotency-Key was already used with a different request.",
-            code="idempotency_key_reused",
-        )
-    return earlier
-
-
-def ring_doorbell(*, event_id: int, partition: int, force: bool = False) -> bool:
-    """Publish a doorbell for the event on its partition queue, unless one is already waiting
-    there (see ``workers.doorbells``; ``force`` skips that check). A failed publish is logged and
-    left to the sweeper: the command is already safe in the database."""
-    from workers import doorbells, tasks
-
-    latch = doorbells.latch()
-    if not latch.set(partition) and not force:
-        return True
-    try:
-        tasks.ring(event_id=event_id, partition=partition)
-    except Exception:  # noqa: BLE001 - any broker failure; the sweeper re-rings
-        latch.clear(partition)
-        logger.warning(
-            "doorbell for event %s not published; the sweeper will retry", event_id, exc_info=True
-        )
-        return False
-    return True
-
-
-# --- worker side --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A decided change that subscribers hear about (webhooks)."""
-
-    event_type: str
-    request: BookingRequest
-    booking: Booking | None
-
-
-WEBHOOK_EVENT_TYPES = {
-    (CommandKind.BOOK, RequestStatus.CONFIRMED): "booking.confirmed",
-    (CommandKind.REACTIVATE, RequestStatus.CONFIRMED): "booking.confirmed",
-    (CommandKind.BOOK, RequestStatus.REJECTED): "booking.rejected",
-    (CommandKind.REACTIVATE, RequestStatus.REJECTED): "booking.rejected",
-    (CommandKind.CANCEL, RequestStatus.CONFIRMED): "booking.cancelled",
-    (CommandKind.BOOK, RequestStatus.WAITLISTED): "booking.waitlisted",
-}
 
 HISTORY_ACTIONS = {
     Reason.BOOKED: Action.BOOKING_CONFIRMED,
@@ -444,7 +323,7 @@ def _decide_batch(*, event_id: int, limit: int) -> int:
             ledger.settle(command, decision)
             ledger.promote_from_waitlist()
         ledger.flush()
-        webhooks.create_deliveries(event=event, outcomes=ledger.outcomes)
+        webhooks.create_deliveries(event=event, outcomes=ledger.outcomes, describe=outcome_data)
     logger.info(
         "event %s: decided %d commands (%d seats taken of %d)",
         event_id,
@@ -453,22 +332,3 @@ def _decide_batch(*, event_id: int, limit: int) -> int:
         ledger.state.capacity,
     )
     return len(commands)
-
-
-def sweep_pending(*, older_than_seconds: float | None = None) -> int:
-    """Re-ring the doorbell of every event with a command pending longer than the threshold.
-    Returns the number of events rung."""
-    if older_than_seconds is None:
-        older_than_seconds = settings.BOOKING_SWEEP_AFTER_SECONDS
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    stranded = BookingRequest.objects.filter(status=RequestStatus.PENDING, created_at__lt=cutoff)
-    events = list(stranded.values_list("event_id", "event__partition").distinct())
-    if not events:
-        return 0
-    stranded.update(attempts=F("attempts") + 1)
-    for event_id, partition in events:
-        logger.warning(
-            "re-ringing event %s: commands pending over %.0fs", event_id, older_than_seconds
-        )
-        ring_doorbell(event_id=event_id, partition=partition, force=True)
-    return len(events)

@@ -1,0 +1,118 @@
+"""The request side of the pipeline (runs in the web process): record a command durably and
+ring its event's doorbell once the row is committed. Deciding is ``decisions``' job, in the
+partition worker."""
+
+import hashlib
+import json
+import logging
+
+from celery import current_app
+from django.db import IntegrityError, transaction
+
+from apps.bookings import rules
+from apps.bookings.models import BookingRequest, CommandKind, Reason
+from apps.core.exceptions import Conflict, Unprocessable
+from apps.events.models import Event
+from workers import doorbells, routing
+
+logger = logging.getLogger(__name__)
+
+
+def fingerprint(*, kind: CommandKind, target: object, payload: dict) -> str:
+    """What an idempotency key is bound to: the command and its body."""
+    text = json.dumps([kind, str(target), payload], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# Refused at once, without the queue, when the event has started: the worker would refuse them
+# too (rules.decide is the authority); this spares the client the round trip.
+REFUSED_ONCE_STARTED = frozenset({CommandKind.BOOK, CommandKind.REACTIVATE, CommandKind.CANCEL})
+
+
+def request_command(
+    *,
+    user_id: int,
+    event: Event,
+    kind: CommandKind,
+    customer_id: int | None = None,
+    booking_id: int | None = None,
+    payload: dict | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[BookingRequest, bool]:
+    """Record a command durably; its doorbell rings once the row is committed.
+
+    Returns ``(request, created)``: with an ``idempotency_key`` already used for the same
+    command, the earlier request and ``False``; used for another command, ``Unprocessable``.
+    """
+    payload = payload or {}
+    digest = fingerprint(kind=kind, target=booking_id or event.pk, payload=payload)
+    if idempotency_key is not None:
+        earlier = _earlier_request(user_id=user_id, key=idempotency_key, digest=digest)
+        if earlier is not None:
+            return earlier, False
+    if kind in REFUSED_ONCE_STARTED and event.has_started:
+        raise Conflict(rules.MESSAGES[Reason.EVENT_CLOSED], code=Reason.EVENT_CLOSED)
+    try:
+        with transaction.atomic():
+            command = BookingRequest.objects.create(
+                kind=kind,
+                user_id=user_id,
+                customer_id=customer_id,
+                event_id=event.pk,
+                booking_id=booking_id,
+                payload=payload,
+                idempotency_key=idempotency_key,
+                fingerprint=digest,
+            )
+            transaction.on_commit(
+                lambda: ring_doorbell(event_id=event.pk, partition=event.partition), robust=True
+            )
+    except IntegrityError:
+        # Two requests raced with the same key: the other one recorded the command.
+        earlier = _earlier_request(user_id=user_id, key=idempotency_key, digest=digest)
+        if earlier is None:
+            raise
+        return earlier, False
+    return command, True
+
+
+def _earlier_request(*, user_id: int, key: str | None, digest: str) -> BookingRequest | None:
+    if key is None:
+        return None
+    earlier = BookingRequest.objects.filter(user_id=user_id, idempotency_key=key).first()
+    if earlier is not None and earlier.fingerprint != digest:
+        raise Unprocessable(
+            "This Idempotency-Key was already used with a different request.",
+            code="idempotency_key_reused",
+        )
+    return earlier
+
+
+def ring_doorbell(*, event_id: int, partition: int, force: bool = False) -> bool:
+    """Publish a doorbell for the event on its partition queue, unless one is already waiting
+    there (see ``workers.doorbells``; ``force`` skips that check). A failed publish is logged and
+    left to the sweeper: the command is already safe in the database."""
+    latch = doorbells.latch()
+    if not latch.set(partition) and not force:
+        return True
+    try:
+        ring(event_id=event_id, partition=partition)
+    except Exception:  # noqa: BLE001 - any broker failure; the sweeper re-rings
+        latch.clear(partition)
+        logger.warning(
+            "doorbell for event %s not published; the sweeper will retry", event_id, exc_info=True
+        )
+        return False
+    return True
+
+
+def ring(*, event_id: int, partition: int) -> None:
+    """Publish a doorbell (task ``bookings.decide_event``, by name) on the partition's queue;
+    fails fast (no publish retries) so a broker outage never holds a request: the command is
+    already committed and the sweeper will ring again."""
+    current_app.send_task(
+        routing.DECIDE_EVENT_TASK,
+        args=[event_id, partition],
+        queue=routing.partition_queue(partition),
+        retry=False,
+    )
