@@ -38,6 +38,23 @@ app.conf.update(
 )
 
 
+@signals.celeryd_init.connect
+@signals.setup_logging.connect
+def _configure_logging(loglevel=None, **kwargs) -> None:
+    """Celery's processes log like the rest of the service (settings.LOGGING: plain or JSON
+    lines, with the request id); Celery's own handler setup is skipped. ``celeryd_init`` comes
+    first, so even the worker's start-up warnings are in the format."""
+    import logging
+
+    from django.conf import settings
+
+    from apps.core.logs import configure
+
+    configure(settings.LOGGING)
+    if loglevel:
+        logging.getLogger().setLevel(loglevel)
+
+
 @signals.task_prerun.connect
 def _drop_stale_connections(**kwargs) -> None:
     """Connections are reused across tasks (CELERY_DB_REUSE_MAX); drop broken or old ones."""

@@ -10,6 +10,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from apps.core.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -50,6 +52,7 @@ INSTALLED_APPS = [
     "apps.events",
     "apps.bookings",
     "apps.webhooks",
+    "apps.operations",
 ]
 
 MIDDLEWARE = [
@@ -222,11 +225,19 @@ WEBHOOK_RETRY_SCHEDULE = env.list(
 # A subscription whose deliveries failed this many times in a row is disabled.
 WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# --- operating: logs, metrics, readiness -------------------------------------------------------
+# "json": one JSON object per line in every process (see apps/core/logs.py); "plain" otherwise.
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
+LOGGING_CONFIG = "apps.core.logs.configure"
+
+# /metrics answers a client that sends "Authorization: Bearer <METRICS_TOKEN>" or whose address
+# is in METRICS_ALLOWED_NETWORKS; with neither set it is open in development and closed (403) in
+# production.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
+# /health/ready/ reports a partition whose lease holder has not been seen for this long.
+READINESS_PARTITION_STALE_SECONDS = env.float("READINESS_PARTITION_STALE_SECONDS", default=30.0)
+# The broker probe of /health/ready/ gives up after this long.
+READINESS_BROKER_TIMEOUT_SECONDS = env.float("READINESS_BROKER_TIMEOUT_SECONDS", default=2.0)

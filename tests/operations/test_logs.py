@@ -1,0 +1,67 @@
+"""Log lines: plain or one JSON object per line, with the request id they are about."""
+
+import io
+import json
+import logging
+import logging.config
+
+import pytest
+
+from apps.core.logs import bind_request_id, gunicorn_logging_config, logging_config
+
+
+@pytest.fixture
+def json_lines():
+    """Configure a throwaway logger tree from the JSON config; return what it wrote, parsed."""
+    stream = io.StringIO()
+    config = logging_config(log_format="json", level="INFO")
+    config["handlers"]["console"]["stream"] = stream
+    config["root"] = {"handlers": [], "level": "WARNING"}
+    config["loggers"] = {"reservations.test": {"handlers": ["console"], "level": "INFO"}}
+    logging.config.dictConfig(config)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    logging.getLogger("reservations.test").handlers.clear()
+
+
+def test_json_lines_carry_time_level_logger_pid_and_message(json_lines):
+    logging.getLogger("reservations.test").info("decided %d commands", 3)
+
+    (line,) = json_lines()
+    assert line["message"] == "decided 3 commands"
+    assert line["level"] == "INFO"
+    assert line["logger"] == "reservations.test"
+    assert {"time", "pid"} <= set(line)
+
+
+def test_a_bound_request_id_is_on_every_line_written_inside_the_block(json_lines):
+    log = logging.getLogger("reservations.test")
+    with bind_request_id("6f1c0b3e-0000-4000-8000-000000000001"):
+        log.info("accepted")
+        log.warning("doorbell not published")
+    log.info("unrelated")
+
+    lines = json_lines()
+    assert [line.get("request_id") for line in lines] == [
+        "6f1c0b3e-0000-4000-8000-000000000001",
+        "6f1c0b3e-0000-4000-8000-000000000001",
+        None,
+    ]
+
+
+def test_a_request_id_passed_with_the_line_wins_over_the_bound_one(json_lines):
+    with bind_request_id("bound"):
+        logging.getLogger("reservations.test").info("decided", extra={"request_id": "own"})
+
+    assert json_lines()[0]["request_id"] == "own"
+
+
+def test_gunicorn_logs_in_the_same_format():
+    config = gunicorn_logging_config(log_format="json")
+    assert config["loggers"]["gunicorn.error"]["handlers"] == ["console"]
+    assert config["handlers"]["access"]["formatter"] == "json"
+    assert config["handlers"]["access"]["filters"] == ["request_id"]
+
+
+def test_an_unknown_log_format_is_refused():
+    with pytest.raises(ValueError, match="LOG_FORMAT"):
+        logging_config(log_format="xml")
