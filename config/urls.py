@@ -11,6 +11,7 @@ urlpatterns = [
     path("bookingapi/", include("apps.bookings.urls")),
     path("webhookapi/", include("apps.webhooks.urls")),
     path("health/", HealthView.as_view(), name="health"),
+    path("", include("apps.operations.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -1,6 +1,8 @@
 """Reads of bookings and commands, shaped for the API."""
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from datetime import datetime
+
+from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from apps.bookings.models import Booking, BookingRequest, RequestStatus
@@ -53,3 +55,15 @@ def bookings_for(user) -> QuerySet[Booking]:
     if hasattr(user, "organizer_profile"):
         visible |= Q(event__creator__user=user)
     return Booking.objects.filter(visible).select_related("event", "customer__user")
+
+
+def pending_by_partition() -> dict[int, tuple[int, datetime]]:
+    """``{partition: (pending commands, when the oldest was recorded)}`` for every partition
+    with pending commands: one grouped query (for metrics, read at scrape time)."""
+    rows = (
+        BookingRequest.objects.filter(status=RequestStatus.PENDING)
+        .order_by()
+        .values("event__partition")
+        .annotate(count=Count("id"), oldest=Min("created_at"))
+    )
+    return {row["event__partition"]: (row["count"], row["oldest"]) for row in rows}

@@ -12,6 +12,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from apps.core import metrics
 from apps.core.exceptions import DomainError
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,9 @@ def exception_handler(exc, context):
             error_body("payload_too_large", "The request body is too large."),
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
+    if isinstance(exc, exceptions.Throttled):
+        view = context.get("view")
+        metrics.count_throttled(type(view).__name__ if view is not None else "unknown")
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -1,8 +1,10 @@
 """Reads of webhook subscriptions and deliveries: always the caller's own."""
 
-from django.db.models import QuerySet
+from datetime import datetime
 
-from apps.webhooks.models import WebhookDelivery, WebhookSubscription
+from django.db.models import Count, Min, QuerySet
+
+from apps.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 
 
 def subscriptions_for(user) -> QuerySet[WebhookSubscription]:
@@ -23,3 +25,16 @@ def deliveries_of(subscription: WebhookSubscription) -> QuerySet[WebhookDelivery
         .select_related("subscription")
         .prefetch_related("attempts")
     )
+
+
+def due_deliveries(*, now: datetime) -> tuple[int, datetime | None]:
+    """How many deliveries are due for an attempt now, and since when the oldest is due."""
+    due = WebhookDelivery.objects.filter(
+        status=DeliveryStatus.PENDING, next_attempt_at__lte=now
+    ).aggregate(count=Count("id"), oldest=Min("next_attempt_at"))
+    return due["count"], due["oldest"]
+
+
+def failing_subscriptions_count() -> int:
+    """Active subscriptions whose latest attempt failed."""
+    return WebhookSubscription.objects.filter(is_active=True, consecutive_failures__gt=0).count()

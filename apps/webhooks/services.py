@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from apps.core import metrics
 from apps.core.exceptions import Conflict, DomainError
 from apps.webhooks import signing, transport
 from apps.webhooks.models import (
@@ -336,6 +337,7 @@ def attempt_delivery(*, delivery_id: int) -> WebhookAttempt | None:
         secret=subscription.secret, msg_id=str(delivery.uid), body=body
     )
     status_code, response_body, duration_ms, error, final = None, "", 0, "", False
+    outcome = "succeeded"
     try:
         answer = transport.post(url=subscription.url, body=body, headers=headers)
         status_code, response_body, duration_ms = (
@@ -344,14 +346,16 @@ def attempt_delivery(*, delivery_id: int) -> WebhookAttempt | None:
             answer.duration_ms,
         )
         if not 200 <= status_code < 300:
-            error = f"HTTP {status_code}"
+            error, outcome = f"HTTP {status_code}", "http_error"
     except transport.UnsafeDestination as exc:
-        error, final = f"Refused: {exc}", True
+        error, final, outcome = f"Refused: {exc}", True, "refused"
     except httpx.TimeoutException as exc:
-        error = f"Timeout: {type(exc).__name__} {exc}".strip()
+        error, outcome = f"Timeout: {type(exc).__name__} {exc}".strip(), "timeout"
     except (httpx.TransportError, socket.gaierror, OSError) as exc:
         error = f"Connection error: {type(exc).__name__} {exc}".strip()
-    return _record_attempt(
+        outcome = "connection_error"
+    metrics.count_webhook_attempt(outcome)
+    attempt = _record_attempt(
         delivery=delivery,
         number=number,
         status_code=status_code,
@@ -360,6 +364,24 @@ def attempt_delivery(*, delivery_id: int) -> WebhookAttempt | None:
         error=error[:ERROR_MAX_LENGTH],
         final=final,
     )
+    logger.info(
+        "webhook delivery %s (%s) attempt %d to subscription %s: %s%s",
+        delivery.uid,
+        delivery.event_type,
+        number,
+        subscription.pk,
+        outcome,
+        f" ({error})" if error else "",
+        extra={"request_id": request_id_of(delivery)},
+    )
+    return attempt
+
+
+def request_id_of(delivery: WebhookDelivery) -> str | None:
+    """The booking request (command) whose outcome the delivery announces."""
+    data = delivery.payload.get("data") if isinstance(delivery.payload, dict) else None
+    request = data.get("request") if isinstance(data, dict) else None
+    return request.get("id") if isinstance(request, dict) else None
 
 
 def retry_delay(*, attempt: int) -> float:
@@ -406,8 +428,6 @@ def _record_attempt(
             pk=delivery.pk, attempt_count=number, status=DeliveryStatus.PENDING
         ).update(updated_at=now, **changes)
         _count_result(subscription_id=delivery.subscription_id, succeeded=succeeded)
-    if not succeeded:
-        logger.info("webhook delivery %s attempt %d failed: %s", delivery.uid, number, error)
     return attempt
 
 

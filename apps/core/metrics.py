@@ -1,0 +1,144 @@
+"""Prometheus counters and histograms, and one-line calls to feed them.
+
+Counts live in memory; nothing here touches the database, so a call costs microseconds. With
+``PROMETHEUS_MULTIPROC_DIR`` set (the launcher sets it for every process it starts) each
+process writes its counts to its own memory-mapped file in that folder and ``/metrics`` adds
+up every process's files: every gunicorn worker, partition worker, webhook worker and beat of
+the machine (or of every container that shares the folder). Without it the counts are this
+process's own. Gauges that describe the database (pending commands, due deliveries) are read
+at scrape time instead (``apps.operations.collectors``).
+"""
+
+import os
+import socket
+import time
+from collections import Counter as Tally
+from collections.abc import Iterable
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, values
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def process_identifier() -> str:
+    """Names this process's files: ``<pid>@<host>``, unique across containers that share the
+    folder (their pids overlap) and easy to match per machine (``*@<host>.db``)."""
+    return f"{os.getpid()}@{socket.gethostname()}"
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+if multiprocess_dir():
+    values.ValueClass = values.MultiProcessValue(process_identifier=process_identifier)
+
+
+DECISIONS = Counter(
+    "reservations_decisions",
+    "Commands decided by the partition workers, by kind, status and reason.",
+    ["kind", "status", "reason"],
+)
+DECISION_BATCH_SIZE = Histogram(
+    "reservations_decision_batch_size",
+    "Commands decided per transaction (batch).",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),
+)
+DECISION_BATCH_SECONDS = Histogram(
+    "reservations_decision_batch_duration_seconds",
+    "Time to decide and commit one batch.",
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+REQUEST_TO_DECISION_SECONDS = Histogram(
+    "reservations_request_to_decision_seconds",
+    "Time from a command being recorded to its decision.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900),
+)
+DOORBELLS = Counter(
+    "reservations_doorbells",
+    "Doorbells after a command committed: published, skipped (one already waits on the "
+    "partition's latch) or failed to publish (left to the sweeper).",
+    ["outcome"],
+)
+DOORBELLS_RERUNG = Counter(
+    "reservations_doorbells_rerung",
+    "Doorbells re-rung by the sweeper for events with commands pending too long.",
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "reservations_webhook_attempts",
+    "Webhook delivery attempts, by outcome.",
+    ["outcome"],
+)
+THROTTLED_REQUESTS = Counter(
+    "reservations_throttled_requests",
+    "API requests refused with 429 by a rate limit, by view.",
+    ["view"],
+)
+
+
+# --- the one-line calls ---------------------------------------------------------------------------
+
+
+def count_decisions(commands: Iterable) -> None:
+    """Count decided commands (objects with kind, status, reason, created_at, decided_at) and
+    observe each one's time from recorded to decided."""
+    tally: Tally = Tally()
+    for command in commands:
+        tally[(command.kind, command.status, command.reason)] += 1
+        if command.created_at is not None and command.decided_at is not None:
+            waited = (command.decided_at - command.created_at).total_seconds()
+            REQUEST_TO_DECISION_SECONDS.observe(max(0.0, waited))
+    for (kind, status, reason), count in tally.items():
+        DECISIONS.labels(str(kind), str(status), str(reason)).inc(count)
+
+
+def observe_batch(*, size: int, started: float) -> None:
+    """One decided batch: its size and its duration since ``started`` (``time.perf_counter()``)."""
+    DECISION_BATCH_SIZE.observe(size)
+    DECISION_BATCH_SECONDS.observe(time.perf_counter() - started)
+
+
+DOORBELL_PUBLISHED, DOORBELL_SKIPPED, DOORBELL_FAILED = "published", "skipped", "failed"
+
+
+def count_doorbell(outcome: str) -> None:
+    DOORBELLS.labels(outcome).inc()
+
+
+def count_rerung(events: int) -> None:
+    if events:
+        DOORBELLS_RERUNG.inc(events)
+
+
+def count_webhook_attempt(outcome: str) -> None:
+    WEBHOOK_ATTEMPTS.labels(outcome).inc()
+
+
+def count_throttled(view: str) -> None:
+    THROTTLED_REQUESTS.labels(view).inc()
+
+
+# --- exposition ---------------------------------------------------------------------------------
+
+
+def counters_registry() -> CollectorRegistry:
+    """The counters and histograms to expose: every process's (multiprocess mode) or this one's."""
+    folder = multiprocess_dir()
+    if folder is None:
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=folder)
+    return registry
+
+
+def wipe_host_files(folder: str) -> int:
+    """Remove this machine's metric files (a launcher starting anew); other hosts' files in a
+    shared folder are left alone. Returns how many were removed."""
+    suffix = f"@{socket.gethostname()}.db"
+    removed = 0
+    for name in os.listdir(folder):
+        if name.endswith(suffix):
+            os.unlink(os.path.join(folder, name))
+            removed += 1
+    return removed
