@@ -42,6 +42,7 @@ class Stack:
     partitions: str = "all"
     web_workers: int = 2
     web_threads: int = 16
+    log_level: str = "WARNING"
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     log_path: Path | None = None
@@ -58,7 +59,7 @@ class Stack:
                 "DATA_DIR": str(self.data_dir),
                 "BOOKING_SWEEP_AFTER_SECONDS": "2",
                 "BOOKING_SWEEP_INTERVAL_SECONDS": "1",
-                "LOG_LEVEL": "WARNING",
+                "LOG_LEVEL": self.log_level,
                 # The tests' webhook receiver listens on 127.0.0.1.
                 "WEBHOOK_ALLOW_PRIVATE_URLS": "1",
                 "PYTHONUNBUFFERED": "1",
@@ -101,7 +102,7 @@ class Stack:
             "--web-threads",
             str(self.web_threads),
             "--log-level",
-            "WARNING",
+            self.log_level,
         ]
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the handle
             self.process = subprocess.Popen(

@@ -45,8 +45,13 @@ class Child:
         logger.info("started %s (pid %s)", self.name, self.process.pid)
 
 
+def quiet_celery() -> list[str]:
+    """Celery prints its banner outside logging; JSON logs leave it out."""
+    return ["--quiet"] if os.environ.get("LOG_FORMAT") == "json" else []
+
+
 def celery_argv(*args: str) -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "config", *args]
+    return [sys.executable, "-m", "celery", "-A", "config", *quiet_celery(), *args]
 
 
 def partition_worker_argv(partition: int) -> list[str]:
@@ -101,6 +106,8 @@ def children_for(args) -> list[Child]:
                     "-m",
                     "gunicorn",
                     "config.wsgi",
+                    "-c",
+                    "python:config.gunicorn",
                     "-b",
                     args.web,
                     "-w",
@@ -109,8 +116,6 @@ def children_for(args) -> list[Child]:
                     "gthread",
                     "--threads",
                     str(args.web_threads),
-                    "--access-logfile",
-                    "-",
                     "--graceful-timeout",
                     "5",
                     "--timeout",
@@ -176,6 +181,7 @@ def run_partition(partition: int, log_level: str) -> None:
     lease.acquire()
     app.worker_main(
         [
+            *quiet_celery(),
             "worker",
             "-Q",
             queue,
@@ -193,11 +199,28 @@ def run_partition(partition: int, log_level: str) -> None:
     )
 
 
+def prepare_environment() -> None:
+    """What every child inherits: the log format, and the folder where each process writes its
+    metrics for ``/metrics`` to add up (this machine's old files wiped: a fresh start)."""
+    from django.conf import settings
+
+    from apps.core import metrics
+
+    os.environ["LOG_FORMAT"] = settings.LOG_FORMAT
+    os.environ["LOG_LEVEL"] = settings.LOG_LEVEL
+    folder = os.environ.setdefault(metrics.MULTIPROC_ENV, str(settings.DATA_DIR / "metrics"))
+    os.makedirs(folder, exist_ok=True)
+    removed = metrics.wipe_host_files(folder)
+    logger.info("metrics of every process in %s (%d old files removed)", folder, removed)
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
     django.setup()
+    from django.conf import settings
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     parser = argparse.ArgumentParser(
@@ -218,15 +241,16 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--web", metavar="HOST:PORT", help="also serve the API with gunicorn")
     run.add_argument("--web-workers", type=int, default=2)
     run.add_argument("--web-threads", type=int, default=8)
-    run.add_argument("--log-level", default="INFO")
+    run.add_argument("--log-level", default=settings.LOG_LEVEL, help="default: LOG_LEVEL")
     one = commands.add_parser("partition", help="run one partition worker (lease first)")
     one.add_argument("partition", type=int)
-    one.add_argument("--log-level", default="INFO")
+    one.add_argument("--log-level", default=settings.LOG_LEVEL, help="default: LOG_LEVEL")
     args = parser.parse_args(argv)
 
     if args.command == "partition":
         run_partition(args.partition, args.log_level)
         return 0
+    prepare_environment()
     if args.partitions == "none":
         args.partitions = ""
     children = children_for(args) if args.partitions else children_for_no_partitions(args)
