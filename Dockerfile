@@ -17,9 +17,10 @@ RUN pip install -r requirements.txt
 
 RUN groupadd --system app && useradd --system --gid app --home-dir /app --no-create-home app
 COPY --chown=app:app . .
-RUN mkdir -p /app/data && chown app:app /app/data
+RUN mkdir -p /app/data /app/metrics && chown app:app /app/data /app/metrics
 USER app
 
 EXPOSE 8000 5555
-CMD ["gunicorn", "config.wsgi", "-b", "0.0.0.0:8000", "-w", "4", "-k", "gthread", \
-     "--threads", "8", "--access-logfile", "-", "--graceful-timeout", "5", "--timeout", "60"]
+# The API alone, through the launcher (gunicorn with the service's logging and metrics folder).
+CMD ["python", "-m", "workers", "run", "--partitions", "none", "--no-general", "--no-beat", \
+     "--web", "0.0.0.0:8000", "--web-workers", "4", "--web-threads", "8"]
