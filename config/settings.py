@@ -5,6 +5,7 @@ file-system broker under ``data/``, nothing to start. ``DATABASE_URL=postgres://
 ``CELERY_BROKER_URL=redis://…`` switch to the scale-out profile.
 """
 
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -237,6 +238,11 @@ LOGGING_CONFIG = "apps.core.logs.configure"
 # production.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_exc}") from _exc
 # /health/ready/ reports a partition whose lease holder has not been seen for this long.
 READINESS_PARTITION_STALE_SECONDS = env.float("READINESS_PARTITION_STALE_SECONDS", default=30.0)
 # The broker probe of /health/ready/ gives up after this long.
