@@ -12,6 +12,7 @@ import contextlib
 import contextvars
 import logging
 import logging.config
+import re
 from collections.abc import Iterator
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -35,12 +36,28 @@ def current_request_id() -> str | None:
     return _request_id.get()
 
 
+# A request resource in an access line's path or Location header: the line is about that command.
+REQUEST_RESOURCE = re.compile(r"/bookingapi/requests/([0-9a-f]{8}-[0-9a-f-]{27})")
+
+
+def _from_access_line(record: logging.LogRecord) -> str | None:
+    atoms = record.args
+    if record.name != "gunicorn.access" or not isinstance(atoms, dict):
+        return None
+    for atom in ("{location}o", "U"):
+        found = REQUEST_RESOURCE.search(str(atoms.get(atom) or ""))
+        if found:
+            return found.group(1)
+    return None
+
+
 class RequestIdFilter(logging.Filter):
-    """Adds the bound request id to a record that does not name one itself."""
+    """Adds the request id to a record that does not name one itself: the bound one, or for
+    gunicorn's access line the request resource it asked for or answered with."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "request_id", None) is None:
-            request_id = _request_id.get()
+            request_id = _request_id.get() or _from_access_line(record)
             if request_id is not None:
                 record.request_id = request_id
         return True

@@ -7,7 +7,12 @@ import logging.config
 
 import pytest
 
-from apps.core.logs import bind_request_id, gunicorn_logging_config, logging_config
+from apps.core.logs import (
+    RequestIdFilter,
+    bind_request_id,
+    gunicorn_logging_config,
+    logging_config,
+)
 
 
 @pytest.fixture
@@ -65,3 +70,27 @@ def test_gunicorn_logs_in_the_same_format():
 def test_an_unknown_log_format_is_refused():
     with pytest.raises(ValueError, match="LOG_FORMAT"):
         logging_config(log_format="xml")
+
+
+def test_an_access_line_about_a_request_resource_carries_its_id():
+    from gunicorn.glogging import SafeAtoms
+
+    uid = "6f1c0b3e-1234-4abc-8def-0123456789ab"
+    answered = logging.LogRecord("gunicorn.access", logging.INFO, "", 0, "%(r)s", (), None)
+    answered.args = SafeAtoms(
+        {
+            "r": "POST /bookingapi/booking/",
+            "{location}o": f"/bookingapi/requests/{uid}/",
+            "U": "/bookingapi/booking/",
+        }
+    )
+    polled = logging.LogRecord("gunicorn.access", logging.INFO, "", 0, "%(r)s", (), None)
+    polled.args = SafeAtoms({"r": "GET", "U": f"/bookingapi/requests/{uid}/"})
+    unrelated = logging.LogRecord("gunicorn.access", logging.INFO, "", 0, "%(r)s", (), None)
+    unrelated.args = SafeAtoms({"r": "GET", "U": "/health/"})
+
+    for record in (answered, polled, unrelated):
+        RequestIdFilter().filter(record)
+
+    assert answered.request_id == polled.request_id == uid
+    assert not hasattr(unrelated, "request_id")
