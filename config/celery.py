@@ -53,6 +53,12 @@ def _configure_logging(loglevel=None, **kwargs) -> None:
     configure(settings.LOGGING)
     if loglevel:
         logging.getLogger().setLevel(loglevel)
+    if settings.LOG_FORMAT == "json":
+        from celery.apps import worker
+
+        from apps.core.logs import json_say
+
+        worker.safe_say = json_say
 
 
 @signals.task_prerun.connect

@@ -11,6 +11,7 @@ from apps.core.logs import (
     RequestIdFilter,
     bind_request_id,
     gunicorn_logging_config,
+    json_say,
     logging_config,
 )
 
@@ -36,6 +37,7 @@ def test_json_lines_carry_time_level_logger_pid_and_message(json_lines):
     assert line["level"] == "INFO"
     assert line["logger"] == "reservations.test"
     assert {"time", "pid"} <= set(line)
+    assert line["time"].endswith("+00:00")
 
 
 def test_a_bound_request_id_is_on_every_line_written_inside_the_block(json_lines):
@@ -94,3 +96,12 @@ def test_an_access_line_about_a_request_resource_carries_its_id():
 
     assert answered.request_id == polled.request_id == uid
     assert not hasattr(unrelated, "request_id")
+
+
+def test_celerys_shutdown_notice_becomes_a_json_line(tmp_path):
+    with open(tmp_path / "out", "w") as stdout:
+        json_say("\nworker: Warm shutdown (MainProcess)\n", stdout)
+
+    line = json.loads((tmp_path / "out").read_text())
+    assert line["message"] == "worker: Warm shutdown (MainProcess)"
+    assert line["logger"] == "celery.apps.worker"
