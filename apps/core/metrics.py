@@ -80,17 +80,19 @@ THROTTLED_REQUESTS = Counter(
 # --- the one-line calls ---------------------------------------------------------------------------
 
 
-def count_decisions(commands: Iterable) -> None:
-    """Count decided commands (objects with kind, status, reason, created_at, decided_at) and
-    observe each one's time from recorded to decided."""
-    tally: Tally = Tally()
+def count_decisions(requests: Iterable) -> None:
+    """Count decided requests (objects with kind, status and reason), one add per group."""
+    tally = Tally((r.kind, r.status, r.reason) for r in requests)
+    for (kind, status, reason), count in tally.items():
+        DECISIONS.labels(str(kind), str(status), str(reason)).inc(count)
+
+
+def observe_time_to_decision(commands: Iterable) -> None:
+    """Each command's time from recorded (``created_at``) to decided (``decided_at``)."""
     for command in commands:
-        tally[(command.kind, command.status, command.reason)] += 1
         if command.created_at is not None and command.decided_at is not None:
             waited = (command.decided_at - command.created_at).total_seconds()
             REQUEST_TO_DECISION_SECONDS.observe(max(0.0, waited))
-    for (kind, status, reason), count in tally.items():
-        DECISIONS.labels(str(kind), str(status), str(reason)).inc(count)
 
 
 def observe_batch(*, size: int, started: float) -> None:
