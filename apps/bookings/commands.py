@@ -5,13 +5,16 @@ partition worker."""
 import hashlib
 import json
 import logging
+import uuid
 
 from celery import current_app
 from django.db import IntegrityError, transaction
 
 from apps.bookings import rules
 from apps.bookings.models import BookingRequest, CommandKind, Reason
+from apps.core import metrics
 from apps.core.exceptions import Conflict, Unprocessable
+from apps.core.logs import bind_request_id
 from apps.events.models import Event
 from workers import doorbells, routing
 
@@ -52,9 +55,11 @@ def request_command(
             return earlier, False
     if kind in REFUSED_ONCE_STARTED and event.has_started:
         raise Conflict(rules.MESSAGES[Reason.EVENT_CLOSED], code=Reason.EVENT_CLOSED)
+    uid = uuid.uuid4()
     try:
-        with transaction.atomic():
+        with bind_request_id(uid), transaction.atomic():
             command = BookingRequest.objects.create(
+                uid=uid,
                 kind=kind,
                 user_id=user_id,
                 customer_id=customer_id,
@@ -64,9 +69,7 @@ def request_command(
                 idempotency_key=idempotency_key,
                 fingerprint=digest,
             )
-            transaction.on_commit(
-                lambda: ring_doorbell(event_id=event.pk, partition=event.partition), robust=True
-            )
+            transaction.on_commit(lambda: _accepted(command, event), robust=True)
     except IntegrityError:
         # Two requests raced with the same key: the other one recorded the command.
         earlier = _earlier_request(user_id=user_id, key=idempotency_key, digest=digest)
@@ -74,6 +77,17 @@ def request_command(
             raise
         return earlier, False
     return command, True
+
+
+def _accepted(command: BookingRequest, event: Event) -> None:
+    logger.info(
+        "accepted %s %s for event %s (partition %s)",
+        command.kind,
+        command.uid,
+        event.pk,
+        event.partition,
+    )
+    ring_doorbell(event_id=event.pk, partition=event.partition)
 
 
 def _earlier_request(*, user_id: int, key: str | None, digest: str) -> BookingRequest | None:
@@ -94,15 +108,20 @@ def ring_doorbell(*, event_id: int, partition: int, force: bool = False) -> bool
     left to the sweeper: the command is already safe in the database."""
     latch = doorbells.latch()
     if not latch.set(partition) and not force:
+        metrics.count_doorbell(metrics.DOORBELL_SKIPPED)
+        logger.info("doorbell for event %s: one already waits on partition %s", event_id, partition)
         return True
     try:
         ring(event_id=event_id, partition=partition)
     except Exception:  # noqa: BLE001 - any broker failure; the sweeper re-rings
         latch.clear(partition)
+        metrics.count_doorbell(metrics.DOORBELL_FAILED)
         logger.warning(
             "doorbell for event %s not published; the sweeper will retry", event_id, exc_info=True
         )
         return False
+    metrics.count_doorbell(metrics.DOORBELL_PUBLISHED)
+    logger.info("doorbell for event %s published on partition %s", event_id, partition)
     return True
 
 

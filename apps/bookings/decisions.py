@@ -3,6 +3,7 @@
 per batch; the outcomes become webhook deliveries in the same transaction."""
 
 import logging
+import time
 
 from django.conf import settings
 from django.db import DataError, IntegrityError, transaction
@@ -22,6 +23,7 @@ from apps.bookings.models import (
     RequestStatus,
 )
 from apps.bookings.outcomes import WEBHOOK_EVENT_TYPES, Outcome, outcome_data
+from apps.core import metrics
 from apps.events.models import Event
 from apps.webhooks import services as webhooks
 
@@ -96,17 +98,27 @@ def _fail_oldest_pending(*, event_id: int) -> int:
     oldest = (
         BookingRequest.objects.filter(event_id=event_id, status=RequestStatus.PENDING)
         .order_by("id")
-        .values_list("pk", flat=True)
         .first()
     )
     if oldest is None:
         return 0
-    return BookingRequest.objects.filter(pk=oldest, status=RequestStatus.PENDING).update(
-        status=RequestStatus.REJECTED,
-        reason=Reason.INTERNAL_ERROR,
+    oldest.status, oldest.reason = RequestStatus.REJECTED, Reason.INTERNAL_ERROR
+    oldest.decided_at = timezone.now()
+    failed = BookingRequest.objects.filter(pk=oldest.pk, status=RequestStatus.PENDING).update(
+        status=oldest.status,
+        reason=oldest.reason,
         message=rules.MESSAGES[Reason.INTERNAL_ERROR],
-        decided_at=timezone.now(),
+        decided_at=oldest.decided_at,
     )
+    if failed:
+        metrics.count_decisions([oldest])
+        metrics.observe_time_to_decision([oldest])
+        logger.error(
+            "request %s rejected: the database refuses it (internal_error)",
+            oldest.uid,
+            extra={"request_id": str(oldest.uid)},
+        )
+    return failed
 
 
 class _Ledger:
@@ -291,6 +303,7 @@ def _grouped(items, key) -> dict:
 
 
 def _decide_batch(*, event_id: int, limit: int) -> int:
+    started = time.perf_counter()
     with transaction.atomic():
         # NO KEY: API inserts of new commands take KEY SHARE on the event (their foreign key);
         # a plain FOR UPDATE would make every request wait for the batch to commit.
@@ -324,6 +337,9 @@ def _decide_batch(*, event_id: int, limit: int) -> int:
             ledger.promote_from_waitlist()
         ledger.flush()
         webhooks.create_deliveries(event=event, outcomes=ledger.outcomes, describe=outcome_data)
+    metrics.observe_batch(size=len(commands), started=started)
+    metrics.observe_time_to_decision(commands)
+    _report_decided(ledger)
     logger.info(
         "event %s: decided %d commands (%d seats taken of %d)",
         event_id,
@@ -332,3 +348,20 @@ def _decide_batch(*, event_id: int, limit: int) -> int:
         ledger.state.capacity,
     )
     return len(commands)
+
+
+def _report_decided(ledger: _Ledger) -> None:
+    """Count the batch's decisions and log one line per decided request (with its id)."""
+    decided = ledger.requests.values()
+    metrics.count_decisions(decided)
+    if logger.isEnabledFor(logging.INFO):
+        for request in decided:
+            logger.info(
+                "request %s decided: %s %s (%s), event %s",
+                request.uid,
+                request.kind,
+                request.status,
+                request.reason,
+                ledger.event.pk,
+                extra={"request_id": str(request.uid)},
+            )

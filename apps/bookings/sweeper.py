@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from apps.bookings.commands import ring_doorbell
 from apps.bookings.models import BookingRequest, RequestStatus
+from apps.core import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ def sweep_pending(*, older_than_seconds: float | None = None) -> int:
     if not events:
         return 0
     stranded.update(attempts=F("attempts") + 1)
+    metrics.count_rerung(len(events))
     for event_id, partition in events:
         logger.warning(
             "re-ringing event %s: commands pending over %.0fs", event_id, older_than_seconds

@@ -5,7 +5,7 @@ import pytest
 from celery import current_app
 from django.db import OperationalError, connection
 
-from tests.servers import free_port
+from devtools.servers import free_port
 
 pytestmark = pytest.mark.django_db
 
