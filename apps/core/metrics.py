@@ -9,6 +9,7 @@ process's own. Gauges that describe the database (pending commands, due deliveri
 at scrape time instead (``apps.operations.collectors``).
 """
 
+import bisect
 import os
 import socket
 import time
@@ -89,10 +90,26 @@ def count_decisions(requests: Iterable) -> None:
 
 def observe_time_to_decision(commands: Iterable) -> None:
     """Each command's time from recorded (``created_at``) to decided (``decided_at``)."""
-    for command in commands:
-        if command.created_at is not None and command.decided_at is not None:
-            waited = (command.decided_at - command.created_at).total_seconds()
-            REQUEST_TO_DECISION_SECONDS.observe(max(0.0, waited))
+    waits = [
+        max(0.0, (c.decided_at - c.created_at).total_seconds())
+        for c in commands
+        if c.created_at is not None and c.decided_at is not None
+    ]
+    observe_many(REQUEST_TO_DECISION_SECONDS, waits)
+
+
+def observe_many(histogram: Histogram, amounts: list[float]) -> None:
+    """``observe`` each amount, with one write per bucket rather than per amount: a batch of
+    500 costs a few writes, not 1,500 (in multiprocess mode each write is a locked mmap write)."""
+    bounds = getattr(histogram, "_upper_bounds", None)
+    if bounds is None or len(amounts) < 8:
+        for amount in amounts:
+            histogram.observe(amount)
+        return
+    per_bucket = Tally(bisect.bisect_left(bounds, amount) for amount in amounts)
+    histogram._sum.inc(sum(amounts))
+    for index, count in per_bucket.items():
+        histogram._buckets[index].inc(count)
 
 
 def observe_batch(*, size: int, started: float) -> None:

@@ -155,3 +155,31 @@ def test_metrics_refuse_other_methods_in_the_error_shape(client, open_metrics):
     response = client.post("/metrics")
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_many_observations_at_once_land_in_the_same_buckets_as_one_by_one():
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from apps.core.metrics import observe_many
+
+    registry = CollectorRegistry()
+    buckets = (0.1, 0.5, 1, 5)
+    one_by_one = Histogram("one_by_one", "", buckets=buckets, registry=registry)
+    at_once = Histogram("at_once", "", buckets=buckets, registry=registry)
+    amounts = [0.0, 0.1, 0.1000001, 0.3, 0.5, 0.7, 1, 2, 5, 7, 100, 0.05]
+
+    for amount in amounts:
+        one_by_one.observe(amount)
+    observe_many(at_once, amounts)
+
+    def series(name):
+        return {
+            (s.name.removeprefix(name), tuple(s.labels.items())): s.value
+            for s in registry.collect()
+            if s.name == name
+            for s in s.samples
+            if not s.name.endswith("_created")
+        }
+
+    assert series("at_once") == series("one_by_one")
+    assert series("at_once")[("_count", ())] == len(amounts)
