@@ -12,6 +12,9 @@ from workers import routing
 
 logger = logging.getLogger(__name__)
 
+# Failing subscriptions get a series each; only the worst are listed, to bound the series.
+FAILING_SUBSCRIPTIONS_LISTED = 50
+
 
 class DatabaseCollector:
     """Pending commands and the oldest one's age per partition, partitions without a live
@@ -73,8 +76,14 @@ class DatabaseCollector:
             "How long the oldest due delivery has been waiting (0 when none).",
             value=(now - oldest_due).total_seconds() if oldest_due else 0.0,
         )
-        yield GaugeMetricFamily(
-            "reservations_webhook_subscriptions_failing",
-            "Active webhook subscriptions whose latest attempt failed.",
-            value=webhooks.failing_subscriptions_count(),
+        failing = GaugeMetricFamily(
+            "reservations_webhook_subscription_consecutive_failures",
+            "Failed attempts in a row, per active subscription whose latest attempt failed "
+            f"(the worst {FAILING_SUBSCRIPTIONS_LISTED}).",
+            labels=["subscription"],
         )
+        for subscription_id, failures in webhooks.failing_subscriptions(
+            limit=FAILING_SUBSCRIPTIONS_LISTED
+        ):
+            failing.add_metric([str(subscription_id)], failures)
+        yield failing

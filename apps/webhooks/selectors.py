@@ -35,6 +35,11 @@ def due_deliveries(*, now: datetime) -> tuple[int, datetime | None]:
     return due["count"], due["oldest"]
 
 
-def failing_subscriptions_count() -> int:
-    """Active subscriptions whose latest attempt failed."""
-    return WebhookSubscription.objects.filter(is_active=True, consecutive_failures__gt=0).count()
+def failing_subscriptions(*, limit: int = 50) -> list[tuple[int, int]]:
+    """``(subscription id, consecutive failed attempts)`` of the active subscriptions whose
+    latest attempt failed, the worst first (at most ``limit``)."""
+    return list(
+        WebhookSubscription.objects.filter(is_active=True, consecutive_failures__gt=0)
+        .order_by("-consecutive_failures", "id")
+        .values_list("id", "consecutive_failures")[:limit]
+    )

@@ -92,7 +92,14 @@ def test_the_backlog_of_due_webhook_deliveries_is_read_from_the_database(
 
     assert value(table, "reservations_webhook_deliveries_due") == 2
     assert value(table, "reservations_webhook_oldest_due_delivery_age_seconds") >= 30
-    assert value(table, "reservations_webhook_subscriptions_failing") == 1
+    assert (
+        value(
+            table,
+            "reservations_webhook_subscription_consecutive_failures",
+            subscription=str(subscription.pk),
+        )
+        == 2
+    )
 
 
 class Limited(APIView):
