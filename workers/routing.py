@@ -12,6 +12,7 @@ WEBHOOK_QUEUE = "webhooks"
 DECIDE_EVENT_TASK = "bookings.decide_event"
 SWEEP_TASK = "bookings.sweep_pending"
 DELIVER_WEBHOOK_TASK = "webhooks.deliver"
+PUBLISH_WEBHOOKS_TASK = "webhooks.publish"
 SCHEDULE_WEBHOOKS_TASK = "webhooks.schedule_due"
 
 
@@ -58,6 +59,7 @@ def task_routes() -> dict:
         SWEEP_TASK: {"queue": DEFAULT_QUEUE},
         SCHEDULE_WEBHOOKS_TASK: {"queue": DEFAULT_QUEUE},
         DELIVER_WEBHOOK_TASK: {"queue": WEBHOOK_QUEUE},
+        PUBLISH_WEBHOOKS_TASK: {"queue": WEBHOOK_QUEUE},
     }
 
 

@@ -16,6 +16,12 @@ def deliver(delivery_id: int) -> bool:
     return services.attempt_delivery(delivery_id=delivery_id) is not None
 
 
+@shared_task(name=routing.PUBLISH_WEBHOOKS_TASK, ignore_result=True)
+def publish(delivery_ids: list[int]) -> int:
+    """Deliveries created by one transaction: publish a ``deliver`` task for each."""
+    return services.publish_deliveries(delivery_ids=delivery_ids)
+
+
 @shared_task(name=routing.SCHEDULE_WEBHOOKS_TASK, ignore_result=True)
 def schedule_due() -> int:
     """Beat: publish the deliveries whose next attempt is due."""

@@ -1,11 +1,13 @@
 """History is written by the service that makes the change, in the same transaction."""
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
 from apps.audit.models import Action, HistoryPoint
+from apps.core.bulk import insert_rows
 
 
 def history_point(
@@ -31,3 +33,28 @@ def record(
 
 def record_many(points: Iterable[HistoryPoint]) -> None:
     HistoryPoint.objects.bulk_create(list(points), batch_size=500)
+
+
+HISTORY_FIELDS = ("user", "action", "content_type", "object_id", "details", "created_at")
+
+
+def record_batch(
+    entries: Iterable[tuple[int, Action, models.Model, dict]], *, at: datetime
+) -> None:
+    """Write ``(user_id, action, target, details)`` entries, all at ``at``, in a few statements
+    (a decision batch writes one per command). Targets must have their ids by then."""
+    content_types: dict[type, int] = {}
+
+    def content_type_id(target: models.Model) -> int:
+        if type(target) not in content_types:
+            content_types[type(target)] = ContentType.objects.get_for_model(target).pk
+        return content_types[type(target)]
+
+    insert_rows(
+        HistoryPoint,
+        HISTORY_FIELDS,
+        (
+            (user_id, action, content_type_id(target), str(target.pk), details, at)
+            for user_id, action, target, details in entries
+        ),
+    )

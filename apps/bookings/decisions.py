@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Customer
 from apps.audit.models import Action
-from apps.audit.services import history_point, record_many
+from apps.audit.services import record_batch
 from apps.bookings import rules
 from apps.bookings.models import (
     Booking,
@@ -246,9 +246,7 @@ class _Ledger:
 
     def _history(self, target, *, user_id: int, action: Action, details: dict) -> None:
         # Kept with its target: a new booking gets its id only when the batch is written.
-        self.history.append(
-            (history_point(user_id=user_id, action=action, target=target, details=details), target)
-        )
+        self.history.append((user_id, action, target, details))
 
     def flush(self) -> None:
         """Write the batch in a handful of statements, whatever its size: grouped UPDATEs and
@@ -261,26 +259,23 @@ class _Ledger:
                 updated_at=self.now,
                 cancelled_at=self.now if status == BookingStatus.CANCELLED else None,
             )
-        for point, target in self.history:  # new bookings have their ids now
-            point.object_id = str(target.pk)
-
         decided = list(self.requests.values())
-        for (status, reason), group in _grouped(decided, lambda r: (r.status, r.reason)).items():
-            BookingRequest.objects.filter(pk__in=[r.pk for r in group]).update(
-                status=status, reason=reason, message=rules.MESSAGES[reason], decided_at=self.now
-            )
-        # A request concerns its customer's one booking for this event (if any).
-        linked = [r.pk for r in decided if r.booking is not None]
-        if linked:
-            BookingRequest.objects.filter(pk__in=linked).update(
-                booking_id=Subquery(
-                    Booking.objects.filter(
-                        event_id=self.event.pk, customer_id=OuterRef("customer_id")
-                    ).values("pk")[:1]
-                )
-            )
         for request in decided:
-            request.booking_id = request.booking.pk if request.booking else request.booking_id
+            if request.booking is not None:
+                # Through the relation: the id of a booking created by this batch, and the
+                # cached row the webhook payloads read.
+                request.booking = request.booking
+        # One UPDATE per kind of outcome. A request concerns its customer's one booking for
+        # this event (if any): linked in the same statement, so each row is written once.
+        for (status, reason, linked), group in _grouped(decided, _outcome_of).items():
+            link = {"booking_id": _customer_booking(self.event.pk)} if linked else {}
+            BookingRequest.objects.filter(pk__in=[r.pk for r in group]).update(
+                status=status,
+                reason=reason,
+                message=rules.MESSAGES[reason],
+                decided_at=self.now,
+                **link,
+            )
 
         s = self.state
         Event.objects.filter(pk=self.event.pk).update(
@@ -292,7 +287,20 @@ class _Ledger:
             else self.event.deleted_at,
             updated_at=self.now,
         )
-        record_many(point for point, _ in self.history)
+        record_batch(self.history, at=self.now)  # new bookings have their ids by now
+
+
+def _outcome_of(request: BookingRequest) -> tuple:
+    return request.status, request.reason, request.booking is not None
+
+
+def _customer_booking(event_id: int) -> Subquery:
+    """The booking of the request's customer for the event (one row at most)."""
+    return Subquery(
+        Booking.objects.filter(event_id=event_id, customer_id=OuterRef("customer_id")).values("pk")[
+            :1
+        ]
+    )
 
 
 def _grouped(items, key) -> dict:

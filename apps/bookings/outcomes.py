@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 from apps.accounts.models import Customer
 from apps.bookings.models import Booking, BookingRequest, CommandKind, RequestStatus
-from apps.bookings.serializers import BookingRequestSerializer, BookingSerializer
+from apps.bookings.serializers import booking_body, request_body
+from apps.events.models import Event
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ WEBHOOK_EVENT_TYPES = {
 
 def outcome_data(*, event, outcomes) -> dict[int, dict]:
     """``{"request": …, "booking": …}`` per outcome, as the API shows them; the related rows
-    the serializers read are loaded in one query for all outcomes."""
+    are loaded in one query for all outcomes, and no serializer is built per outcome."""
     booking_field = BookingRequest._meta.get_field("booking")
     missing = {
         o.request.booking_id
@@ -42,17 +43,29 @@ def outcome_data(*, event, outcomes) -> dict[int, dict]:
             outcome.request.booking = loaded[outcome.request.booking_id]
     bookings = [b for o in outcomes for b in (o.booking, o.request.booking) if b is not None]
     customer_ids = {b.customer_id for b in bookings}
-    customers = (
-        Customer.objects.select_related("user").in_bulk(customer_ids) if customer_ids else {}
+    usernames = (
+        dict(Customer.objects.filter(pk__in=customer_ids).values_list("pk", "user__username"))
+        if customer_ids
+        else {}
     )
-    for booking in bookings:
-        if booking.event_id == event.pk:
-            booking.event = event
-        booking.customer = customers[booking.customer_id]
+    titles = {event.pk: event.title}
+    other_events = {b.event_id for b in bookings} - set(titles)
+    if other_events:
+        titles.update(Event.objects.filter(pk__in=other_events).values_list("pk", "title"))
+
+    def shown(booking: Booking | None) -> dict | None:
+        if booking is None:
+            return None
+        return booking_body(
+            booking,
+            event_title=titles[booking.event_id],
+            customer_username=usernames[booking.customer_id],
+        )
+
     return {
         id(o): {
-            "request": BookingRequestSerializer(o.request).data,
-            "booking": BookingSerializer(o.booking).data if o.booking is not None else None,
+            "request": request_body(o.request, booking=shown(o.request.booking)),
+            "booking": shown(o.booking),
         }
         for o in outcomes
     }

@@ -1,5 +1,13 @@
 """The JSON shapes of a booking and of a request (a command and its outcome): used by the API,
-the ``Prefer: wait`` answer and webhook payloads alike."""
+the ``Prefer: wait`` answer and webhook payloads alike.
+
+The serializers describe the shapes (schema, read endpoints); ``booking_body`` and
+``request_body`` build the same dictionaries without a serializer per object, for the paths
+that build thousands a second (every webhook payload of a decision batch, the 202 of an
+accepted command). ``tests/bookings/test_serializers.py`` holds the two equal.
+"""
+
+from datetime import datetime
 
 from rest_framework import serializers
 
@@ -77,3 +85,53 @@ class BookRequestSerializer(serializers.Serializer):
 
 class BookingUpdateSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=BookingStatus.choices)
+
+
+def timestamp(value: datetime | None) -> str | None:
+    """As DRF renders an aware datetime in UTC: ISO 8601 with ``Z``."""
+    if value is None:
+        return None
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def booking_body(booking: Booking, *, event_title: str, customer_username: str) -> dict:
+    """``BookingSerializer(booking).data``, given the event's title and the customer's name."""
+    return {
+        "id": booking.pk,
+        "event": booking.event_id,
+        "event_title": event_title,
+        "customer": booking.customer_id,
+        "customer_username": customer_username,
+        "status": str(booking.status),
+        "booking_date": timestamp(booking.created_at),
+        "updated_at": timestamp(booking.updated_at),
+        "cancelled_at": timestamp(booking.cancelled_at),
+    }
+
+
+def request_body(request: BookingRequest, *, booking: dict | None = None) -> dict:
+    """``BookingRequestSerializer(request).data``, given its booking as ``booking_body`` shows
+    it (or None); ``ahead_in_line`` / ``ahead_in_waitlist`` are read as the serializer does."""
+    status = request.status
+    return {
+        "id": str(request.uid),
+        "kind": str(request.kind),
+        "status": str(status),
+        "reason": str(request.reason),
+        "message": request.message,
+        "event": request.event_id,
+        "booking": booking,
+        "payload": request.payload,
+        "position": (
+            getattr(request, "ahead_in_line", 0) + 1 if status == RequestStatus.PENDING else None
+        ),
+        "waitlist_position": (
+            getattr(request, "ahead_in_waitlist", 0) + 1
+            if status == RequestStatus.WAITLISTED
+            else None
+        ),
+        "attempts": request.attempts,
+        "created_at": timestamp(request.created_at),
+        "decided_at": timestamp(request.decided_at),
+    }

@@ -23,6 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.core import metrics
+from apps.core.bulk import insert_rows
 from apps.core.exceptions import Conflict, DomainError
 from apps.webhooks import signing, transport
 from apps.webhooks.models import (
@@ -145,7 +146,8 @@ def create_deliveries(
     *, event, outcomes: Sequence, describe: Callable[..., dict[int, dict]]
 ) -> list[int]:
     """Create one delivery per matching subscription per outcome, in the caller's transaction,
-    and publish them once it commits. Queries do not grow with the number of outcomes.
+    and hand them to the webhooks queue once it commits. Queries do not grow with the number of
+    outcomes, and no model instance is built per delivery.
 
     An outcome has ``event_type``, ``request`` (``user_id``) and ``booking`` (``customer_id``
     or None); ``describe(event=, outcomes=)`` gives each matched outcome's payload ``data`` by
@@ -168,29 +170,38 @@ def create_deliveries(
     now = timezone.now()
     timestamp = now.isoformat().replace("+00:00", "Z")
     max_attempts = 1 + len(settings.WEBHOOK_RETRY_SCHEDULE)
-    deliveries = []
+    rows = []
     for sub, outcome in pairs:
         uid = uuid.uuid4()
-        deliveries.append(
-            WebhookDelivery(
-                uid=uid,
-                subscription=sub,
-                event_type=outcome.event_type,
-                payload={
-                    "type": outcome.event_type,
-                    "id": str(uid),
-                    "timestamp": timestamp,
-                    "data": data[id(outcome)],
-                },
-                next_attempt_at=now,
-                dispatched_at=now,
-                max_attempts=max_attempts,
-            )
+        payload = {
+            "type": outcome.event_type,
+            "id": str(uid),
+            "timestamp": timestamp,
+            "data": data[id(outcome)],
+        }
+        rows.append(
+            (uid, sub.pk, outcome.event_type, payload, DeliveryStatus.PENDING, 0, max_attempts)
+            + (now, now, "", now, now)
         )
-    created = WebhookDelivery.objects.bulk_create(deliveries, batch_size=500)
-    ids = [d.pk for d in created]
-    transaction.on_commit(lambda: publish_deliveries(delivery_ids=ids), robust=True)
+    ids = insert_rows(WebhookDelivery, DELIVERY_FIELDS, rows, returning_ids=True)
+    transaction.on_commit(lambda: hand_over_deliveries(delivery_ids=ids), robust=True)
     return ids
+
+
+DELIVERY_FIELDS = (
+    "uid",
+    "subscription",
+    "event_type",
+    "payload",
+    "status",
+    "attempt_count",
+    "max_attempts",
+    "next_attempt_at",
+    "dispatched_at",
+    "last_error",
+    "created_at",
+    "updated_at",
+)
 
 
 def _matching_candidates(*, event, outcomes) -> list[WebhookSubscription]:
@@ -226,6 +237,28 @@ def _matches(subscription: WebhookSubscription, *, event, outcome) -> bool:
         and subscription.customer_pk is not None
         and subscription.customer_pk == booking.customer_id
     )
+
+
+def hand_over_deliveries(*, delivery_ids: list[int]) -> bool:
+    """After the commit that created them: one message hands the deliveries to the webhooks
+    queue, whose worker publishes a ``deliver`` task per delivery, so a decision batch pays one
+    publish, not one per delivery. A failed publish is left to the scheduler, which publishes
+    due deliveries again."""
+    try:
+        current_app.send_task(
+            routing.PUBLISH_WEBHOOKS_TASK,
+            args=[delivery_ids],
+            queue=routing.WEBHOOK_QUEUE,
+            retry=False,
+        )
+    except Exception:  # noqa: BLE001 - any broker failure; the scheduler re-publishes
+        logger.warning(
+            "%d webhook deliveries not handed over; the scheduler will publish them",
+            len(delivery_ids),
+            exc_info=True,
+        )
+        return False
+    return True
 
 
 def publish_deliveries(*, delivery_ids: Iterable[int]) -> int:

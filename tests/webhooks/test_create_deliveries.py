@@ -125,6 +125,27 @@ def test_deliveries_are_published_only_after_the_commit(
     assert len(callbacks) == 1
 
 
+def test_a_batch_hands_its_deliveries_over_in_one_message_after_the_commit(
+    event, organizer, django_capture_on_commit_callbacks, monkeypatch
+):
+    sent = []
+    monkeypatch.setattr(
+        services.current_app, "send_task", lambda name, **kwargs: sent.append((name, kwargs))
+    )
+    SubscriptionFactory(owner=organizer.user)
+    SubscriptionFactory(owner=organizer.user)
+    outcomes = [_confirmed(event) for _ in range(5)]
+
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        ids = create_deliveries(event=event, outcomes=outcomes)
+
+    assert len(ids) == 10
+    ((name, kwargs),) = sent
+    assert name == "webhooks.publish"
+    assert sorted(kwargs["args"][0]) == sorted(ids)
+    assert kwargs["queue"] == "webhooks"
+
+
 def test_queries_do_not_grow_with_the_outcomes(event, organizer, django_assert_max_num_queries):
     """A flash crowd's batch is hundreds of outcomes: subscriptions, customers and the insert
     are each one query."""

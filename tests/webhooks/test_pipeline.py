@@ -16,8 +16,10 @@ from workers import routing, webhook_tasks
 def test_task_names_and_queues_are_pinned():
     assert webhook_tasks.deliver.name == "webhooks.deliver"
     assert webhook_tasks.schedule_due.name == "webhooks.schedule_due"
+    assert webhook_tasks.publish.name == "webhooks.publish"
     routes = routing.task_routes()
     assert routes[webhook_tasks.deliver.name] == {"queue": routing.WEBHOOK_QUEUE}
+    assert routes[webhook_tasks.publish.name] == {"queue": routing.WEBHOOK_QUEUE}
     assert routes[webhook_tasks.schedule_due.name] == {"queue": routing.DEFAULT_QUEUE}
 
 
