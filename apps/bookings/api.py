@@ -7,7 +7,7 @@ from rest_framework.permissions import IsAuthenticated
 
 from apps.accounts.permissions import IsCustomer
 from apps.bookings import selectors
-from apps.bookings.commands import request_command
+from apps.bookings.commands import request_booking, request_command
 from apps.bookings.models import (
     Booking,
     BookingRequest,
@@ -105,12 +105,10 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def create(self, request):
         data = BookRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        event = data.validated_data["event"]
-        command, created = request_command(
+        command, created = request_booking(
             user_id=request.user.id,
-            event=event,
-            kind=CommandKind.BOOK,
             customer_id=request.user.customer_profile.pk,
+            event_id=data.validated_data["event"],
             idempotency_key=idempotency_key(request),
         )
         return command_response(request, command, created=created)

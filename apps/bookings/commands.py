@@ -9,11 +9,13 @@ import uuid
 
 from celery import current_app
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
-from apps.bookings import rules
-from apps.bookings.models import BookingRequest, CommandKind, Reason
+from apps.bookings import rules, selectors
+from apps.bookings.models import BookingRequest, BookingStatus, CommandKind, Reason, RequestStatus
 from apps.core import metrics
-from apps.core.exceptions import Conflict, Unprocessable
+from apps.core.bulk import insert_rows
+from apps.core.exceptions import Conflict, DomainError, Unprocessable
 from apps.core.logs import bind_request_id
 from apps.events.models import Event
 from workers import doorbells, routing
@@ -56,18 +58,27 @@ def request_command(
     if kind in REFUSED_ONCE_STARTED and event.has_started:
         raise Conflict(rules.MESSAGES[Reason.EVENT_CLOSED], code=Reason.EVENT_CLOSED)
     uid = uuid.uuid4()
+    command = BookingRequest(
+        uid=uid,
+        kind=kind,
+        user_id=user_id,
+        customer_id=customer_id,
+        event_id=event.pk,
+        booking_id=booking_id,
+        payload=payload,
+        status=RequestStatus.PENDING,
+        idempotency_key=idempotency_key,
+        fingerprint=digest,
+        attempts=1,
+        created_at=timezone.now(),
+    )
     try:
         with bind_request_id(uid), transaction.atomic():
-            command = BookingRequest.objects.create(
-                uid=uid,
-                kind=kind,
-                user_id=user_id,
-                customer_id=customer_id,
-                event_id=event.pk,
-                booking_id=booking_id,
-                payload=payload,
-                idempotency_key=idempotency_key,
-                fingerprint=digest,
+            (command.pk,) = insert_rows(
+                BookingRequest,
+                COMMAND_FIELDS,
+                [[getattr(command, name) for name in COMMAND_ATTRIBUTES]],
+                returning_ids=True,
             )
             transaction.on_commit(lambda: _accepted(command, event), robust=True)
     except IntegrityError:
@@ -76,6 +87,7 @@ def request_command(
         if earlier is None:
             raise
         return earlier, False
+    command._state.adding = False
     return command, True
 
 
@@ -88,6 +100,64 @@ def _accepted(command: BookingRequest, event: Event) -> None:
         event.partition,
     )
     ring_doorbell(event_id=event.pk, partition=event.partition)
+
+
+# The command's row, written in one INSERT (the ORM's create() compiles it anew per request).
+COMMAND_FIELDS = (
+    "uid",
+    "kind",
+    "user",
+    "customer",
+    "event",
+    "booking",
+    "payload",
+    "status",
+    "reason",
+    "message",
+    "idempotency_key",
+    "fingerprint",
+    "attempts",
+    "created_at",
+)
+COMMAND_ATTRIBUTES = [BookingRequest._meta.get_field(name).attname for name in COMMAND_FIELDS]
+
+
+def request_booking(
+    *, user_id: int, customer_id: int, event_id: int, idempotency_key: str | None = None
+) -> tuple[BookingRequest, bool]:
+    """A customer asks for a seat: record a book command (see ``request_command``), or refuse
+    it at once when its answer cannot change before its turn (``rules.refusal_at_the_door``:
+    the event is full, keeps no waitlist, and nothing pending can free a seat). Such a refusal
+    records nothing, like the refusal of a started event."""
+    found = selectors.event_for_booking(event_id=event_id, customer_id=customer_id)
+    if found is None:
+        message = f'Invalid pk "{event_id}" - object does not exist.'
+        raise DomainError(
+            f"event: {message}", code="validation_error", details={"event": [message]}
+        )
+    event, line = found
+    digest = fingerprint(kind=CommandKind.BOOK, target=event.pk, payload={})
+    earlier = _earlier_request(user_id=user_id, key=idempotency_key, digest=digest)
+    if earlier is not None:
+        return earlier, False
+    refusal = rules.refusal_at_the_door(
+        event=rules.state_of(event),
+        now=timezone.now(),
+        booking_status=BookingStatus.ACTIVE if line.customer_holds_seat else None,
+        seat_freeing_pending=line.seat_freeing_pending,
+    )
+    if refusal is not None:
+        raise Conflict(refusal.message, code=refusal.reason)
+    command, created = request_command(
+        user_id=user_id,
+        event=event,
+        kind=CommandKind.BOOK,
+        customer_id=customer_id,
+        idempotency_key=idempotency_key,
+    )
+    # The line as the event was read: every command pending then is ahead of this one.
+    command.ahead_in_line = line.pending_commands
+    return command, created
 
 
 def _earlier_request(*, user_id: int, key: str | None, digest: str) -> BookingRequest | None:

@@ -127,15 +127,7 @@ class _Ledger:
     def __init__(self, event: Event, commands: list[BookingRequest], now):
         self.event = event
         self.now = now
-        self.state = rules.EventState(
-            capacity=event.capacity,
-            seats_taken=event.seats_taken,
-            start_time=event.start_time,
-            cancelled=event.deleted_at is not None,
-            waitlist_enabled=event.waitlist_enabled,
-            waitlist_limit=event.waitlist_limit,
-            waitlist_size=event.waitlist_size,
-        )
+        self.state = rules.state_of(event)
         # Waitlisted requests in promotion order (oldest first), loaded only if any exist.
         self.waitlist: dict[int, BookingRequest] = {}
         if event.waitlist_size:

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from apps.bookings import selectors
 from apps.bookings.models import BookingRequest, CommandKind, RequestStatus
-from apps.bookings.serializers import BookingRequestSerializer
+from apps.bookings.serializers import BookingRequestSerializer, request_body
 from apps.core.errors import error_body
 from apps.core.exceptions import DomainError
 
@@ -54,13 +54,17 @@ def command_response(request, command: BookingRequest, *, created: bool = True) 
     wait = requested_wait(request)
     if wait:
         current = wait_for_decision(command, wait)
+        body = BookingRequestSerializer(current, context={"request": request}).data
     elif created:
-        # Just recorded, so pending: one index count instead of re-reading the row.
+        # Just recorded, so pending and without a booking: its place in line (counted when the
+        # event was read, else now) is all there is to add.
         current = command
-        current.ahead_in_line = selectors.ahead_in_line(command)
+        if not hasattr(current, "ahead_in_line"):
+            current.ahead_in_line = selectors.ahead_in_line(command)
+        body = request_body(current)
     else:
         current = selectors.request_with_position(command.pk)
-    body = BookingRequestSerializer(current, context={"request": request}).data
+        body = BookingRequestSerializer(current, context={"request": request}).data
     location = reverse("booking-request-detail", kwargs={"uid": current.uid})
     headers = {"Location": location}
     if wait:

@@ -49,6 +49,19 @@ class EventState:
         return self.capacity - self.seats_taken
 
 
+def state_of(event) -> EventState:
+    """The rules' view of a stored event (an ``events.Event`` row)."""
+    return EventState(
+        capacity=event.capacity,
+        seats_taken=event.seats_taken,
+        start_time=event.start_time,
+        cancelled=event.deleted_at is not None,
+        waitlist_enabled=event.waitlist_enabled,
+        waitlist_limit=event.waitlist_limit,
+        waitlist_size=event.waitlist_size,
+    )
+
+
 @dataclass(frozen=True)
 class Decision:
     status: RequestStatus
@@ -165,3 +178,30 @@ def promote(event: EventState) -> Decision:
         seat_delta=1,
         waitlist_delta=-1,
     )
+
+
+# Commands that can free a seat or change what a book command would be told (a cancellation, a
+# capacity change, the event's cancellation): while one is pending, a full event may not stay
+# full, so a new book command waits its turn.
+SEAT_FREEING_KINDS = frozenset(
+    {CommandKind.CANCEL, CommandKind.SET_CAPACITY, CommandKind.CANCEL_EVENT}
+)
+
+
+def refusal_at_the_door(
+    *,
+    event: EventState,
+    now: datetime,
+    booking_status: BookingStatus | None,
+    seat_freeing_pending: bool,
+) -> Decision | None:
+    """The rejection the worker would decide for a book command recorded now, when nothing
+    ahead of it in line can change that answer: the event is full, keeps no waitlist, and no
+    seat-freeing command is pending. None when the command must be recorded and decided in
+    line. ``decide`` gives the answer, so the door and the worker always agree."""
+    if seat_freeing_pending or event.waitlist_enabled or event.waitlist_size:
+        return None
+    if event.free_seats > 0:
+        return None
+    decision = decide(kind=CommandKind.BOOK, event=event, now=now, booking_status=booking_status)
+    return decision if decision.status == RequestStatus.REJECTED else None

@@ -12,7 +12,6 @@ from datetime import datetime
 from rest_framework import serializers
 
 from apps.bookings.models import Booking, BookingRequest, BookingStatus, Reason, RequestStatus
-from apps.events.models import Event
 
 
 class BookingSerializer(serializers.ModelSerializer):
@@ -80,7 +79,8 @@ class BookingRequestSerializer(serializers.ModelSerializer):
 
 
 class BookRequestSerializer(serializers.Serializer):
-    event = serializers.PrimaryKeyRelatedField(queryset=Event.objects.live())
+    # An id only: the command service reads the event together with its line, in one query.
+    event = serializers.IntegerField(help_text="The event's id.")
 
 
 class BookingUpdateSerializer(serializers.Serializer):

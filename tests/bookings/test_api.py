@@ -109,6 +109,66 @@ def test_booking_a_started_event_is_refused_at_once_without_a_command(api, organ
 
 
 @pytest.mark.django_db
+def test_a_full_event_without_waitlist_refuses_at_once_without_a_command(api, organizer, customer):
+    event = EventFactory(creator=organizer, capacity=1)
+    taken_booking(event)
+
+    response = post_booking(api, customer.user, event.pk)
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == Reason.SOLD_OUT
+    assert not BookingRequest.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_customer_holding_a_seat_at_a_full_event_is_told_duplicate_at_once(
+    api, organizer, customer
+):
+    event = EventFactory(creator=organizer, capacity=1)
+    taken_booking(event, customer)
+
+    response = post_booking(api, customer.user, event.pk)
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == Reason.DUPLICATE
+    assert not BookingRequest.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "pending_kind", [CommandKind.CANCEL, CommandKind.SET_CAPACITY, CommandKind.CANCEL_EVENT]
+)
+def test_a_full_event_takes_the_command_in_line_while_a_seat_may_free(
+    api, organizer, customer, pending_kind
+):
+    event = EventFactory(creator=organizer, capacity=1)
+    holder = taken_booking(event)
+    BookingRequest.objects.create(
+        kind=pending_kind,
+        user=holder.customer.user,
+        customer=holder.customer,
+        event=event,
+        booking=holder,
+        payload={"capacity": 2} if pending_kind == CommandKind.SET_CAPACITY else {},
+    )
+
+    response = post_booking(api, customer.user, event.pk)
+
+    assert response.status_code == 202
+    assert response.json()["position"] == 2
+
+
+@pytest.mark.django_db
+def test_a_full_event_with_a_waitlist_takes_the_command_in_line(api, organizer, customer):
+    event = EventFactory(creator=organizer, capacity=1, waitlist_enabled=True)
+    taken_booking(event)
+
+    response = post_booking(api, customer.user, event.pk)
+
+    assert response.status_code == 202
+
+
+@pytest.mark.django_db
 def test_an_idempotency_key_longer_than_allowed_is_a_bad_request(api, event, customer):
     response = post_booking(api, customer.user, event.pk, HTTP_IDEMPOTENCY_KEY="k" * 256)
 
@@ -340,8 +400,13 @@ def test_prefer_wait_answers_201_with_the_booking_once_confirmed(
 def test_prefer_wait_answers_409_with_the_reason_when_rejected(
     api, organizer, customer, celery_worker
 ):
+    # The last seat is still free when the request is recorded, but a command ahead of it in
+    # line takes it: the worker rejects this one.
     event = EventFactory(creator=organizer, capacity=1)
-    taken_booking(event)
+    ahead = CustomerFactory()
+    BookingRequest.objects.create(
+        kind=CommandKind.BOOK, user=ahead.user, customer=ahead, event=event
+    )
 
     response = post_booking(api, customer.user, event.pk, HTTP_PREFER="wait=5")
 

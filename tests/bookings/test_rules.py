@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from apps.bookings import rules
 from apps.bookings.models import BookingStatus, CommandKind, Reason, RequestStatus
 from apps.bookings.rules import Decision, EventState, can_promote, decide, promote
 
@@ -280,3 +281,44 @@ def test_promotion_moves_one_customer_from_the_waitlist_to_a_seat():
     )
     assert (event.seats_taken, event.waitlist_size) == (2, 1)
     assert not can_promote(event, NOW)
+
+
+# --- the door: a book command refused before it is recorded -----------------------------------
+
+
+def _full(**overrides):
+    values = {"capacity": 2, "seats_taken": 2, "start_time": NOW + timedelta(days=1)}
+    return rules.EventState(**(values | overrides))
+
+
+@pytest.mark.parametrize(
+    ("booking_status", "reason"),
+    [
+        (None, Reason.SOLD_OUT),
+        (BookingStatus.CANCELLED, Reason.SOLD_OUT),
+        (BookingStatus.ACTIVE, Reason.DUPLICATE),
+    ],
+)
+def test_the_door_refuses_what_the_worker_would_refuse_at_a_full_event(booking_status, reason):
+    refusal = rules.refusal_at_the_door(
+        event=_full(), now=NOW, booking_status=booking_status, seat_freeing_pending=False
+    )
+
+    assert (refusal.status, refusal.reason) == (RequestStatus.REJECTED, reason)
+
+
+@pytest.mark.parametrize(
+    ("event", "seat_freeing_pending"),
+    [
+        (_full(seats_taken=1), False),  # a seat is free
+        (_full(), True),  # a cancellation or capacity change is in line
+        (_full(waitlist_enabled=True), False),  # the worker would waitlist it
+    ],
+)
+def test_the_door_lets_in_what_the_worker_may_accept(event, seat_freeing_pending):
+    assert (
+        rules.refusal_at_the_door(
+            event=event, now=NOW, booking_status=None, seat_freeing_pending=seat_freeing_pending
+        )
+        is None
+    )

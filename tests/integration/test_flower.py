@@ -111,7 +111,7 @@ def test_flower_lists_every_partition_worker_and_the_tasks_it_ran(running, flowe
     seed = running.manage_json("seed_crowd", "--customers", "12", "--capacity", "5")
     event_id, partition = seed["events"][0], seed["partitions"][0]
     replies = flash_crowd(running.base_url, [(t, event_id) for t in seed["tokens"]], concurrency=12)
-    assert {r.status for r in replies} == {202}
+    assert {r.status for r in replies} <= {202, 409}  # 409: refused at the door once full
     assert settle(running, event_id, timeout=60)["requests"]["confirmed"] == 5
 
     def doorbells_seen():

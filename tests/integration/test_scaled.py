@@ -80,8 +80,11 @@ def test_a_redis_outage_still_accepts_bookings_and_the_sweeper_decides_them(scal
     replies = flash_crowd(
         scaled_stack.base_url, [(t, event_id) for t in tokens[20:]], concurrency=20
     )
-    assert {r.status for r in replies} == {202}
+    # The event is full and nothing can free a seat: refused at the door (409, not recorded),
+    # or recorded and rejected by the worker.
+    assert {r.status for r in replies} <= {202, 409}
+    recorded = sum(r.status == 202 for r in replies)
     report = settle(scaled_stack, event_id, timeout=60)
-    assert report["requests"]["rejected"] == 30
+    assert report["requests"]["rejected"] == 10 + recorded
     assert report["events"][0]["seats_taken"] == report["events"][0]["active_bookings"] == 10
     scaled_stack.manage("check_invariants", "--pending-threshold", "60")

@@ -29,14 +29,16 @@ def test_every_outcome_reaches_the_organizers_subscriber_once_and_signed(
     assert subscribed.status_code == 201, subscribed.text
     secret = subscribed.json()["secret"]
 
-    book_all_at_once(stack, event_id, seed["tokens"])
+    # Requests refused at the door (409 at once, once the event is seen full) are not
+    # recorded: subscribers hear of every recorded command.
+    recorded = 12 - book_all_at_once(stack, event_id, seed["tokens"])
     settle(stack, event_id)
-    poll(lambda: len(receiver.hits) >= 12, timeout=60, what="12 deliveries")
+    poll(lambda: len(receiver.hits) >= recorded, timeout=60, what="a delivery per command")
 
     for hit in receiver.hits:
         verify(secret=secret, headers=hit.headers, body=hit.body)
-    assert len(set(receiver.ids())) == 12
-    assert Counter(hit.json["type"] for hit in receiver.hits) == {
-        "booking.confirmed": 4,
-        "booking.rejected": 8,
-    }
+    assert len(set(receiver.ids())) == recorded
+    assert (
+        Counter(hit.json["type"] for hit in receiver.hits)
+        == Counter({"booking.confirmed": 4, "booking.rejected": recorded - 4}) - Counter()
+    )

@@ -40,14 +40,19 @@ def test_a_flash_crowd_delivers_each_outcome_once_per_subscriber(
         response = api.as_user(customer.user).post(
             "/bookingapi/booking/", {"event": event.pk}, format="json"
         )
-        assert response.status_code == 202
+        # Once the worker has filled the event, a request is refused at the door: nothing is
+        # recorded, so nobody but the client hears of it.
+        assert response.status_code == 202 or (
+            response.status_code == 409 and response.json()["error"]["code"] == "sold_out"
+        )
     wait_until(
         lambda: not BookingRequest.objects.filter(status=RequestStatus.PENDING).exists(),
         timeout=30,
         message="every booking decided",
     )
+    recorded = BookingRequest.objects.count()
     wait_until(
-        lambda: WebhookDelivery.objects.count() == 61 and _all_final(),
+        lambda: WebhookDelivery.objects.count() == recorded + 1 and _all_final(),
         timeout=30,
         message="every delivery sent",
     )
@@ -57,7 +62,9 @@ def test_a_flash_crowd_delivers_each_outcome_once_per_subscriber(
     hits = Counter(receiver.ids())
     assert hits == Counter({str(d.uid): 1 for d in deliveries})
     organizer_types = Counter(d.event_type for d in deliveries if d.subscription_id == crm.pk)
-    assert organizer_types == {"booking.confirmed": 20, "booking.rejected": 40}
+    assert (
+        organizer_types == {"booking.confirmed": 20, "booking.rejected": recorded - 20} - Counter()
+    )
     (own,) = [d for d in deliveries if d.subscription_id == fan.pk]
     request = BookingRequest.objects.get(user=customers[0].user)
     assert own.event_type == f"booking.{request.status}"
