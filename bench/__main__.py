@@ -23,20 +23,127 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench.cpu import CpuMeter, Proc
 from bench.db import Db, wait_for_idle_queues
-from bench.load import log, r3
+from bench.load import drive, log, r3, wrk_binary
 from bench.report import plot, table
-from bench.scenarios import backlog, scenario
+from bench.scenarios import (
+    OLD_PATH,
+    backlog,
+    embedded_scenario,
+    scenario,
+    seed,
+    subscribe,
+    waiting_scenario,
+)
 from devtools.servers import PostgresServer, RedisServer, missing_servers
 from devtools.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
+SCENARIOS = ["hot", "spread", "hot_wait", "backlog", "embedded"]
+# Database round trips of a model of the old design's lock hold (a model, not a measurement).
+MODEL_RTT_MS = (0.1, 0.5, 1.0)
+
+
+def classify(proc: Proc) -> str | None:
+    """The process group of a process of the benchmark's stack (None: its parent's)."""
+    if proc.comm in ("postgres", "postmaster") or proc.cmdline.startswith("postgres"):
+        return "postgresql"
+    if proc.comm == "redis-server":
+        return "redis"
+    if "gunicorn" in proc.cmdline:
+        return "web"
+    if "-m workers partition" in proc.cmdline:
+        return "partition_workers"
+    if "celery" in proc.cmdline or "-m workers run" in proc.cmdline:
+        return "other_celery"
+    return None
+
+
+def meter_for(stack: Stack, pg: PostgresServer | None, redis: RedisServer | None) -> CpuMeter:
+    def roots() -> set[int]:
+        found = {stack.process.pid}
+        if pg is not None:
+            found.add(int((pg.root / "data" / "postmaster.pid").read_text().split()[0]))
+        if redis is not None and redis.process is not None:
+            found.add(redis.process.pid)
+        return found
+
+    return CpuMeter(roots, classify)
+
+
+def round_trip_ms(db: Db, count: int = 300) -> float:
+    """The database's round trip from this machine: the median of ``SELECT 1``."""
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        db.one("SELECT 1")
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def old_design_limits(stack: Stack, db: Db, hot: dict, idle, subscriptions: int) -> dict:
+    """The old design's ceiling at one event: a booking holds the event's row lock for
+    ``hold``, so at most ``1 / hold`` bookings a second, whatever the hardware. ``hold`` is
+    measured alone (one client) and under the hot crowd; how it grows with the database's round
+    trip is a model: each statement under the lock, and the commit, pays one more round trip."""
+    seeded = seed(stack, customers=50, capacity=100, events=1)
+    subscribe(stack, seeded["organizer_token"], subscriptions)
+    jobs = [(t, seeded["events"][0]) for t in seeded["tokens"]]
+    idle()
+    alone = drive(stack.base_url, OLD_PATH, jobs, 1, "old design, one client")
+    holds = [a.lock_hold * 1000 for a in alone.answers if a.status == 201 and a.lock_hold]
+    statements = [a.lock_statements for a in alone.answers if a.lock_statements]
+    hold_ms = statistics.median(holds)
+    round_trips = max(set(statements), key=statements.count) + 1  # + the commit
+    rtt_ms = round_trip_ms(db)
+    model = {
+        f"{rtt:g}": {
+            "hold_ms": r3(hold_ms + round_trips * (rtt - rtt_ms)),
+            "ceiling_bookings_per_second": r3(1000 / (hold_ms + round_trips * (rtt - rtt_ms))),
+        }
+        for rtt in MODEL_RTT_MS
+    }
+    crowd_hold = hot["old"]["lock_hold_ms_booked"]["p50"] if hot else None
+    return {
+        "lock_hold_ms_one_client": r3(hold_ms),
+        "lock_hold_ms_under_hot_crowd_p50": crowd_hold,
+        "round_trips_under_lock": round_trips,
+        "database_round_trip_ms_measured": r3(rtt_ms),
+        "ceiling_bookings_per_second_one_client": r3(1000 / hold_ms),
+        "ceiling_bookings_per_second_under_crowd": r3(1000 / crowd_hold) if crowd_hold else None,
+        "model_note": "a model, not a measurement: hold(rtt) = hold measured alone + "
+        "round_trips_under_lock x (rtt - measured round trip)",
+        "model_by_round_trip_ms": model,
+    }
+
+
+def ensure_tools() -> list[str]:
+    """What ``make bench`` needs beyond Python: PostgreSQL, redis-server and wrk. Returns the
+    missing ones (``make bench`` installs them when run as root, as .ci/run does)."""
+    missing = list(missing_servers())
+    if wrk_binary() is None:
+        missing.append("wrk")
+    return missing
+
+
+def pause_webhook_sending(stack: Stack) -> None:
+    """Deliveries are written and queued by both designs alike; sending them (the same work
+    for both, on their own queue) is not what is compared, so the general worker stops
+    consuming the webhooks queue for the run."""
+    stack.manage(
+        "shell",
+        "-c",
+        "from config.celery import app; app.control.cancel_consumer('webhooks', reply=True, "
+        "timeout=5); print('{}')",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,8 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=16)
     parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--subscriptions", type=int, default=2)
     parser.add_argument("--settle-timeout", type=float, default=240)
-    parser.add_argument("--scenario", choices=["hot", "spread", "all"], default="all")
+    parser.add_argument("--wait", type=int, default=10, help="hot_wait: Prefer: wait=N")
+    parser.add_argument("--embedded-customers", type=int, default=3000)
+    parser.add_argument("--embedded-capacity", type=int, default=300)
+    parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
     parser.add_argument(
         "--no-durable",
         dest="durable",
@@ -72,10 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.requests, args.capacity = 1000, 200
-    missing = missing_servers()
+        args.embedded_customers, args.embedded_capacity = 1000, 100
+    missing = ensure_tools()
     if missing:
-        log(f"needs {', '.join(missing)}")
+        log(f"needs {', '.join(missing)}: sudo apt-get install -y postgresql redis-server wrk")
         return 2
+    wanted = SCENARIOS if args.scenario == "all" else [args.scenario]
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     results = {
@@ -86,22 +199,67 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
         },
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "definitions": {
+            "accepted_per_second (new)": "answered requests per second of load: 202 (recorded "
+            "for the partition worker) + 409 refused at the door (decided at once)",
+            "bookings_per_second (old)": "answered requests per second of load: 201 + 409, "
+            "each decided inside its request",
+            "time_to_decision_seconds": "client send -> decision: decided_at for a 202, the "
+            "answer otherwise",
+            "cpu_ms_per_request": "CPU milliseconds per request by process group, /proc deltas "
+            "from the first request until the design's work was done (decisions made, queues "
+            "drained); load_generator = wrk's own rusage",
+        },
         "scenarios": {},
     }
+    pg_scenarios = [s for s in wanted if s != "embedded"]
+    if pg_scenarios:
+        run_scaled(args, pg_scenarios, results)
+    if "embedded" in wanted:
+        run_embedded(args, results)
+    results["total_seconds"] = r3(time.monotonic() - started)
+    (args.out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    plot(results, args.out / "latest.png")
+    print()
+    print(table(results))
+    print()
+    for name, s in results["scenarios"].items():
+        if "ratios" in s:
+            print(f"{name}: " + ", ".join(f"{k} = {v}" for k, v in s["ratios"].items()))
+    if "backlog" in results:
+        b = results["backlog"]
+        print(
+            f"backlog (worker only): {b['decided']} decisions in "
+            f"{b['seconds_from_doorbell_to_last_decision']}s = {b['decisions_per_second']}/s"
+        )
+    if "invariants" in results:
+        print(f"invariants ok: {results['invariants'].get('ok')}")
+    print(f"results in {args.out / 'latest.json'} and latest.png ({results['total_seconds']:.0f}s)")
+    return 0
+
+
+def bench_environment(args) -> dict:
+    env = {
+        "DJANGO_SETTINGS_MODULE": "bench.legacy.settings",  # the product + the old design
+        "BOOKING_PARTITIONS": str(args.partitions),
+        "LOG_LEVEL": "WARNING",
+        # Failed deliveries (the subscriptions point at a closed port) are not retried nor
+        # their subscriptions disabled during the run.
+        "WEBHOOK_RETRY_SCHEDULE": "3600",
+        "WEBHOOK_DISABLE_AFTER_FAILURES": "1000000000",
+    }
+    env.update(item.split("=", 1) for item in args.env)
+    return env
+
+
+def run_scaled(args, wanted: list[str], results: dict) -> None:
     with (
         tempfile.TemporaryDirectory(prefix="bench-") as tmp,
         PostgresServer(durable=args.durable) as pg,
         RedisServer() as redis,
     ):
         log(f"PostgreSQL on {pg.port} (durable={args.durable}), Redis on {redis.port}")
-        env = {
-            "DATABASE_URL": pg.url,
-            "CELERY_BROKER_URL": redis.url,
-            "DJANGO_SETTINGS_MODULE": "bench.legacy.settings",  # the product + the old design
-            "BOOKING_PARTITIONS": str(args.partitions),
-            "LOG_LEVEL": "WARNING",
-        }
-        env.update(item.split("=", 1) for item in args.env)
+        env = {"DATABASE_URL": pg.url, "CELERY_BROKER_URL": redis.url, **bench_environment(args)}
         stack = Stack(
             Path(tmp) / "stack", env=env, web_workers=args.web_workers, web_threads=args.web_threads
         )
@@ -110,53 +268,89 @@ def main(argv: list[str] | None = None) -> int:
                 f"stack up at {stack.base_url} (gunicorn {args.web_workers}x"
                 f"{args.web_threads} threads, {args.partitions} partition workers)"
             )
+            pause_webhook_sending(stack)
             db = Db(pg.url)
+            meter = meter_for(stack, pg, redis)
+
+            def idle():
+                return wait_for_idle_queues(redis.url, args.partitions)
+
             plan = {"hot": 1, "spread": args.spread_events}
             for name, events in plan.items():
-                if args.scenario not in ("all", name):
+                if name not in wanted:
                     continue
                 results["scenarios"][name] = scenario(
                     stack,
                     db,
-                    lambda: wait_for_idle_queues(redis.url, args.partitions),
+                    idle,
                     name=name,
                     requests=args.requests,
                     capacity=args.capacity,
                     events=events,
                     concurrency=args.concurrency,
                     settle_timeout=args.settle_timeout,
+                    subscriptions=args.subscriptions,
+                    meter=meter,
                 )
-            if args.scenario == "all":
+            if "hot" in wanted:
+                results["limits"] = {
+                    "old": old_design_limits(
+                        stack, db, results["scenarios"]["hot"], idle, args.subscriptions
+                    )
+                }
+            if "hot_wait" in wanted:
+                results["scenarios"]["hot_wait"] = waiting_scenario(
+                    stack,
+                    db,
+                    idle,
+                    requests=args.requests,
+                    capacity=args.capacity,
+                    concurrency=args.concurrency,
+                    settle_timeout=args.settle_timeout,
+                    subscriptions=args.subscriptions,
+                    meter=meter,
+                    wait=args.wait,
+                )
+            if "backlog" in wanted:
                 results["backlog"] = backlog(
                     stack,
                     db,
-                    lambda: wait_for_idle_queues(redis.url, args.partitions),
+                    idle,
                     requests=args.requests,
                     capacity=args.capacity,
                     timeout=args.settle_timeout,
+                    subscriptions=args.subscriptions,
                 )
+                results.setdefault("limits", {})["new"] = {
+                    "ceiling_decisions_per_second_one_worker": results["backlog"][
+                        "decisions_per_second"
+                    ],
+                    "note": "one partition worker decides this many commands a second from a "
+                    "backlog (one event); partitions add workers, one event stays on one",
+                }
             invariants = stack.manage("check_invariants", "--pending-threshold", "600", "--json")
             results["invariants"] = json.loads(invariants.strip().splitlines()[-1])
-    results["total_seconds"] = r3(time.monotonic() - started)
-    (args.out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
-    plot(results, args.out / "latest.png")
-    print()
-    print(table(results))
-    print()
-    for name, s in results["scenarios"].items():
-        print(f"{name}: " + ", ".join(f"{k} = {v}" for k, v in s["ratios"].items()))
-    if "backlog" in results:
-        b = results["backlog"]
-        print(
-            f"backlog (worker only): {b['decided']} decisions in "
-            f"{b['seconds_from_doorbell_to_last_decision']}s = {b['decisions_per_second']}/s"
-        )
-    print(
-        f"invariants ok: {results['invariants'].get('ok')}; "
-        f"results in {args.out / 'latest.json'} and latest.png "
-        f"({results['total_seconds']:.0f}s)"
-    )
-    return 0
+
+
+def run_embedded(args, results: dict) -> None:
+    """``make run``'s profile: SQLite + the file-system broker, the launcher's defaults."""
+    with tempfile.TemporaryDirectory(prefix="bench-embedded-") as tmp:
+        env = {
+            "DJANGO_SETTINGS_MODULE": "bench.legacy.settings",
+            "LOG_LEVEL": "WARNING",
+            "BOOKING_PARTITIONS": "8",
+        }
+        env.update(item.split("=", 1) for item in args.env)
+        stack = Stack(Path(tmp) / "stack", env=env, web_workers=2, web_threads=8)
+        with stack:
+            log(f"embedded stack up at {stack.base_url} (gunicorn 2x8 threads, SQLite)")
+            results["scenarios"]["embedded"] = embedded_scenario(
+                stack,
+                customers=args.embedded_customers,
+                capacity=args.embedded_capacity,
+                concurrency=args.concurrency,
+                meter=meter_for(stack, None, None),
+            )
 
 
 if __name__ == "__main__":

@@ -3,8 +3,6 @@ start-up."""
 
 import time
 
-from bench.load import log
-
 
 class Db:
     def __init__(self, url: str):
@@ -44,8 +42,8 @@ class Db:
             "active_bookings": int(active),
         }
 
-    def end_to_end(self, sent_at: dict[str, float]) -> list[float]:
-        """Seconds from sending the POST (client clock) to the decision (same machine)."""
+    def decided_at(self, sent_at: dict[str, float]) -> dict[str, float]:
+        """Request id -> when it was decided (epoch seconds), for the decided ones."""
         with self.conn.cursor() as cursor:
             cursor.execute(
                 "SELECT uid::text, extract(epoch FROM decided_at) FROM "
@@ -53,7 +51,7 @@ class Db:
                 "AND decided_at IS NOT NULL",
                 [list(sent_at)],
             )
-            return [float(decided) - sent_at[uid] for uid, decided in cursor.fetchall()]
+            return {uid: float(decided) for uid, decided in cursor.fetchall()}
 
     def decision_latencies(self, events: list[int]) -> tuple[list[float], float | None]:
         with self.conn.cursor() as cursor:
@@ -70,6 +68,67 @@ class Db:
         return [float(r[0]) for r in rows], span
 
 
+class SqliteDb:
+    """The same reads on the embedded default's SQLite file (read-only, beside the service)."""
+
+    def __init__(self, path):
+        import sqlite3
+
+        self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+
+    def _in(self, events: list[int]) -> str:
+        return ",".join(str(int(e)) for e in events)
+
+    def requests_by_status(self, events: list[int]) -> dict[str, int]:
+        rows = self.conn.execute(
+            "SELECT status, count(*) FROM bookings_bookingrequest "
+            f"WHERE event_id IN ({self._in(events)}) GROUP BY status"
+        ).fetchall()
+        return dict(rows)
+
+    def seats(self, events: list[int]) -> dict:
+        taken, capacity, over = self.conn.execute(
+            "SELECT sum(seats_taken), sum(capacity), sum(seats_taken > capacity) "
+            f"FROM events_event WHERE id IN ({self._in(events)})"
+        ).fetchone()
+        (active,) = self.conn.execute(
+            "SELECT count(*) FROM bookings_booking "
+            f"WHERE event_id IN ({self._in(events)}) AND status = 'active'"
+        ).fetchone()
+        return {
+            "seats_taken": int(taken or 0),
+            "capacity": int(capacity or 0),
+            "events_over_capacity": int(over or 0),
+            "active_bookings": int(active),
+        }
+
+    @staticmethod
+    def _epoch(text: str) -> float:
+        from datetime import UTC, datetime
+
+        return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+    def decided_at(self, sent_at: dict[str, float]) -> dict[str, float]:
+        rows = self.conn.execute(
+            "SELECT uid, decided_at FROM bookings_bookingrequest WHERE decided_at IS NOT NULL"
+        ).fetchall()
+        by_hex = {uid.replace("-", ""): uid for uid in sent_at}
+        return {by_hex[u]: self._epoch(d) for u, d in rows if u in by_hex}
+
+    def decision_latencies(self, events: list[int]) -> tuple[list[float], float | None]:
+        rows = [
+            (self._epoch(c), self._epoch(d))
+            for c, d in self.conn.execute(
+                "SELECT created_at, decided_at FROM bookings_bookingrequest "
+                f"WHERE event_id IN ({self._in(events)}) AND decided_at IS NOT NULL"
+            ).fetchall()
+        ]
+        if not rows:
+            return [], None
+        span = max(d for _, d in rows) - min(c for c, _ in rows)
+        return [d - c for c, d in rows], span
+
+
 def wait_for_idle_queues(redis_url: str, partitions: int, timeout: float = 300) -> float:
     """Wait until every partition queue is drained (left-over doorbells burn CPU that the next
     measurement would pay for). Returns the seconds waited."""
@@ -81,6 +140,5 @@ def wait_for_idle_queues(redis_url: str, partitions: int, timeout: float = 300) 
         depth = sum(client.llen(f"bookings.p{p}") for p in range(partitions))
         if depth == 0:
             break
-        log(f"  waiting for {depth} queued doorbells to drain")
-        time.sleep(2)
+        time.sleep(0.2)
     return time.monotonic() - started

@@ -2,6 +2,30 @@
 
 from pathlib import Path
 
+DESIGNS = ("old", "new")
+CPU_GROUPS = (
+    "web",
+    "partition_workers",
+    "other_celery",
+    "postgresql",
+    "redis",
+    "load_generator",
+)
+
+
+def _runs(results: dict):
+    """(scenario, design, figures) for every design measured in every scenario."""
+    for name, s in results["scenarios"].items():
+        for design in DESIGNS:
+            if design in s:
+                yield name, design, s, s[design]
+
+
+def cpu_text(d: dict) -> str:
+    cpu = d.get("cpu_ms_per_request") or {}
+    parts = [f"{g.split('_')[0]} {cpu[g]}" for g in CPU_GROUPS if cpu.get(g)]
+    return f"{cpu.get('server_total', '-')} ({', '.join(parts)})" if cpu else "-"
+
 
 def table(results: dict) -> str:
     """p50/p95/p99: seconds from sending the request to its decision (client clock)."""
@@ -9,36 +33,34 @@ def table(results: dict) -> str:
         (
             "scenario",
             "design",
-            "accepted/s",
+            "answered/s",
             "decisions/s",
             "p50 s",
             "p95 s",
             "p99 s",
-            "recorded->decided p99 s",
             "confirmed/cap",
             "5xx+errors",
             "lost",
+            "CPU ms/request: server (by group)",
         )
     ]
-    for name, s in results["scenarios"].items():
-        for design in ("old", "new"):
-            d = s[design]
-            t = d["time_to_decision_seconds"]
-            rows.append(
-                (
-                    name,
-                    design,
-                    str(d.get("accepted_per_second", d.get("bookings_per_second"))),
-                    str(d["decisions_per_second"]),
-                    str(t["p50"]),
-                    str(t["p95"]),
-                    str(t["p99"]),
-                    str(d.get("recorded_to_decision_seconds", {}).get("p99", "-")),
-                    f"{d['confirmed']}/{s['capacity']}",
-                    str(d["server_errors_5xx"] + d["transport_errors"]),
-                    str(d.get("lost", d.get("undecided"))),
-                )
+    for name, design, s, d in _runs(results):
+        t = d["time_to_decision_seconds"]
+        rows.append(
+            (
+                name,
+                design,
+                str(d.get("accepted_per_second", d.get("bookings_per_second"))),
+                str(d["decisions_per_second"]),
+                str(t["p50"]),
+                str(t["p95"]),
+                str(t["p99"]),
+                f"{d['confirmed']}/{s['capacity']}",
+                str(d["server_errors_5xx"] + d["transport_errors"]),
+                str(d.get("lost", d.get("undecided"))),
+                cpu_text(d),
             )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
 
@@ -49,48 +71,39 @@ def plot(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(results["scenarios"])
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    runs = list(_runs(results))
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(17, 5))
+    labels = [f"{name}\n{design}" for name, design, _, _ in runs]
+    rates = [d.get("accepted_per_second", d.get("bookings_per_second")) or 0 for *_, d in runs]
+    colors = ["tab:red" if design == "old" else "tab:blue" for _, design, _, _ in runs]
+    left.bar(range(len(runs)), rates, color=colors)
+    for x, value in enumerate(rates):
+        left.text(x, value, f"{value:.0f}", ha="center", va="bottom", fontsize=8)
+    left.set_xticks(range(len(runs)), labels, fontsize=8)
+    left.set_ylabel("answered requests per second")
+    left.set_title("Throughput (red: old, blue: new)")
     width = 0.25
-    for i, name in enumerate(names):
-        s = results["scenarios"][name]
-        bars = [
-            ("old booking/s", s["old"]["bookings_per_second"], "tab:red"),
-            ("new accepted/s", s["new"]["accepted_per_second"], "tab:blue"),
-            ("new decisions/s", s["new"]["decisions_per_second"] or 0, "tab:green"),
-        ]
-        for j, (label, value, color) in enumerate(bars):
-            left.bar(
-                i + (j - 1) * width, value, width, color=color, label=label if i == 0 else None
-            )
-            left.text(
-                i + (j - 1) * width, value, f"{value:.0f}", ha="center", va="bottom", fontsize=8
-            )
-    left.set_xticks(range(len(names)), names)
-    left.set_ylabel("per second")
-    left.set_title("Throughput")
-    left.legend()
-    labels = []
-    for name in names:
-        for design in ("old", "new"):
-            labels.append(f"{name}\n{design}")
-    qs = ("p50", "p95", "p99")
-    for k, q in enumerate(qs):
-        values = [
-            results["scenarios"][n][d]["time_to_decision_seconds"][q] or 0
-            for n in names
-            for d in ("old", "new")
-        ]
-        right.bar([x + (k - 1) * width for x in range(len(labels))], values, width, label=q)
-    right.set_xticks(range(len(labels)), labels)
-    right.set_ylabel("seconds from request to decision")
-    right.set_title("Time to decision")
-    right.legend()
+    for k, q in enumerate(("p50", "p95", "p99")):
+        values = [d["time_to_decision_seconds"][q] or 0 for *_, d in runs]
+        middle.bar([x + (k - 1) * width for x in range(len(runs))], values, width, label=q)
+    middle.set_xticks(range(len(runs)), labels, fontsize=8)
+    middle.set_ylabel("seconds from request to decision")
+    middle.set_title("Time to decision")
+    middle.legend()
+    bottom = [0.0] * len(runs)
+    for group in CPU_GROUPS:
+        values = [(d.get("cpu_ms_per_request") or {}).get(group) or 0 for *_, d in runs]
+        right.bar(range(len(runs)), values, bottom=bottom, label=group)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    right.set_xticks(range(len(runs)), labels, fontsize=8)
+    right.set_ylabel("CPU ms per request")
+    right.set_title("Where the CPU goes")
+    right.legend(fontsize=7)
     fig.suptitle(
         f"make bench on {results['machine']['cpus']} CPUs "
         f"({results['config']['requests']} requests, "
         f"{results['config']['concurrency']} clients)"
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)

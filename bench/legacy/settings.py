@@ -1,5 +1,8 @@
-"""The benchmark's settings: the product's, with the old design's endpoint mounted."""
+"""The benchmark's settings: the product's, with the old design's endpoint mounted and every
+answer telling how many SQL statements it took (``bench.probes``)."""
 
 from config.settings import *  # noqa: F403
+from config.settings import MIDDLEWARE
 
 ROOT_URLCONF = "bench.legacy.urls"
+MIDDLEWARE = ["bench.probes.QueryCountMiddleware", *MIDDLEWARE]

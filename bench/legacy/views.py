@@ -1,58 +1,165 @@
 """The OLD design, kept only as the benchmark's baseline: decide the booking inside the HTTP
-request, holding a row lock on the event (``select_for_update``) for the whole decision. Same
-tables and constraints as the new design (the seat counter, one booking per customer/event).
+request, holding a row lock on the event (``SELECT … FOR UPDATE``) until the decision commits.
+
+For an honest comparison it shares everything with the new design but the design itself: the
+same tables and constraints, the same rules (``rules.decide``), the same writes for a confirmed
+booking (the booking, the seat counter, a history row, a delivery per matching webhook
+subscription, handed to the webhooks queue after commit), the same HTTP stack (DRF view, token
+authentication, the error handler) and the same statement style as the new accept path (one
+written-out statement per step, rows through ``insert_rows``). A refusal rolls back and writes
+nothing, like a refusal at the new design's door.
 
 Every request for one event queues on that row lock while holding a database connection and a
-web worker thread; that is what ``make bench`` measures against the partition workers.
+web thread. Each answer carries how long this request held the lock and how many statements it
+sent meanwhile (``Bench-Lock-Hold-Us``, ``Bench-Lock-Statements``): the benchmark's model of
+the design's ceiling, ``1 / hold``, is built from them.
 """
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+import time
+import uuid
+
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework import status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.models import Customer
-from apps.bookings.models import Booking, BookingStatus
+from apps.accounts.permissions import IsCustomer
+from apps.audit.services import record_batch
+from apps.bookings import rules
+from apps.bookings.decisions import HISTORY_ACTIONS
+from apps.bookings.models import Booking, BookingRequest, CommandKind
+from apps.bookings.outcomes import WEBHOOK_EVENT_TYPES, Outcome, outcome_data
+from apps.bookings.serializers import BookRequestSerializer, booking_body
+from apps.core.bulk import insert_rows
+from apps.core.exceptions import Conflict, DomainError
 from apps.events.models import Event
+from apps.webhooks import services as webhooks
+
+LOCK_EVENT_SQL = (
+    f"SELECT * FROM {Event._meta.db_table} WHERE id = %s AND deleted_at IS NULL FOR UPDATE"
+)
+BOOKING_SQL = (
+    f"SELECT id, status, created_at FROM {Booking._meta.db_table} "
+    "WHERE event_id = %s AND customer_id = %s"
+)
+REACTIVATE_SQL = (
+    f"UPDATE {Booking._meta.db_table} SET status = %s, cancelled_at = NULL, updated_at = %s "
+    "WHERE id = %s"
+)
+COUNTER_SQL = (
+    f"UPDATE {Event._meta.db_table} SET seats_taken = seats_taken + %s, updated_at = %s "
+    "WHERE id = %s"
+)
+BOOKING_FIELDS = ("customer", "event", "status", "created_at", "updated_at")
 
 
-def _refuse(code: str, message: str, http_status: int) -> Response:
-    return Response({"error": {"code": code, "message": message}}, status=http_status)
+class _Statements:
+    """Counts the statements sent while the lock is held (an execute wrapper)."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
 
 
 class LegacyBookView(APIView):
-    """POST {"event": id} → 201 with the booking, or 409 sold_out / duplicate."""
+    """POST {"event": id} → 201 with the booking, or 409 with the reason (sold_out, duplicate)."""
+
+    permission_classes = [IsAuthenticated, IsCustomer]
 
     def post(self, request):
-        try:
-            event_id = int(request.data.get("event"))
-        except (TypeError, ValueError):
-            return _refuse("invalid", "event must be an id", status.HTTP_400_BAD_REQUEST)
-        customer = Customer.objects.filter(user_id=request.user.pk).first()
-        if customer is None:
-            return _refuse("not_a_customer", "only customers book", status.HTTP_403_FORBIDDEN)
-        try:
-            with transaction.atomic():
-                event = Event.objects.select_for_update().filter(pk=event_id).first()
-                if event is None or event.deleted_at is not None:
-                    return _refuse("not_found", "no such event", status.HTTP_404_NOT_FOUND)
-                if event.start_time <= timezone.now():
-                    return _refuse(
-                        "event_closed", "the event has started", status.HTTP_409_CONFLICT
-                    )
-                if Booking.objects.filter(
-                    event=event, customer=customer, status=BookingStatus.ACTIVE
-                ).exists():
-                    return _refuse("duplicate", "already booked", status.HTTP_409_CONFLICT)
-                if event.seats_taken >= event.capacity:
-                    return _refuse("sold_out", "no seats left", status.HTTP_409_CONFLICT)
-                booking = Booking.objects.create(event=event, customer=customer)
-                Event.objects.filter(pk=event.pk).update(seats_taken=F("seats_taken") + 1)
-        except IntegrityError:
-            return _refuse("duplicate", "already booked", status.HTTP_409_CONFLICT)
-        return Response(
-            {"id": booking.pk, "event": event_id, "status": booking.status},
-            status=status.HTTP_201_CREATED,
+        data = BookRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        event_id = data.validated_data["event"]
+        customer = request.user.customer_profile
+        statements = _Statements()
+        with connection.execute_wrapper(statements):
+            try:
+                with transaction.atomic():
+                    found = list(Event.objects.raw(LOCK_EVENT_SQL, [event_id]))
+                    locked_at, statements.count = time.perf_counter(), 0
+                    if not found:
+                        message = f'Invalid pk "{event_id}" - object does not exist.'
+                        raise DomainError(f"event: {message}", code="validation_error")
+                    booking = _decide(found[0], customer, request.user.pk)
+            except Conflict:
+                self.lock_held = time.perf_counter() - locked_at, statements.count
+                raise
+        self.lock_held = time.perf_counter() - locked_at, statements.count
+        body = booking_body(
+            booking, event_title=found[0].title, customer_username=request.user.username
         )
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        held = getattr(self, "lock_held", None)
+        if held is not None:
+            response["Bench-Lock-Hold-Us"] = str(round(held[0] * 1e6))
+            response["Bench-Lock-Statements"] = str(held[1])
+        return response
+
+
+def _decide(event: Event, customer, user_id: int) -> Booking:
+    """Under the event's row lock: the rules decide; a refusal raises (and rolls back), a
+    booking writes what the new design's worker writes for it."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(BOOKING_SQL, [event.pk, customer.pk])
+        row = cursor.fetchone()
+    decision = rules.decide(
+        kind=CommandKind.BOOK,
+        event=rules.state_of(event),
+        now=now,
+        booking_status=row[1] if row else None,
+    )
+    if decision.booking_status is None:
+        raise Conflict(decision.message, code=decision.reason)
+    booking = Booking(customer_id=customer.pk, event_id=event.pk, status=decision.booking_status)
+    booking.created_at = row[2] if row else now
+    booking.updated_at = now
+    with connection.cursor() as cursor:
+        if row:
+            booking.pk = row[0]
+            cursor.execute(REACTIVATE_SQL, [decision.booking_status, now, booking.pk])
+        else:
+            (booking.pk,) = insert_rows(
+                Booking,
+                BOOKING_FIELDS,
+                [(customer.pk, event.pk, booking.status, now, now)],
+                returning_ids=True,
+            )
+        cursor.execute(COUNTER_SQL, [decision.seat_delta, now, event.pk])
+    # The request as the new design would show it: the decision is the request here, so it is
+    # not stored, but subscribers and history hear of it in the same shape.
+    shown = BookingRequest(
+        uid=uuid.uuid4(),
+        kind=CommandKind.BOOK,
+        user_id=user_id,
+        customer_id=customer.pk,
+        event_id=event.pk,
+        booking=booking,
+        status=decision.status,
+        reason=decision.reason,
+        message=decision.message,
+        created_at=now,
+        decided_at=now,
+    )
+    details = {
+        "request": str(shown.uid),
+        "kind": CommandKind.BOOK,
+        "status": decision.status,
+        "reason": decision.reason,
+        "event": event.pk,
+        "requested_at": now.isoformat(),
+    }
+    record_batch([(user_id, HISTORY_ACTIONS[decision.reason], booking, details)], at=now)
+    event_type = WEBHOOK_EVENT_TYPES[(CommandKind.BOOK, decision.status)]
+    webhooks.create_deliveries(
+        event=event, outcomes=[Outcome(event_type, shown, booking)], describe=outcome_data
+    )
+    return booking
