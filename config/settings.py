@@ -172,6 +172,12 @@ SPECTACULAR_SETTINGS = {
 BOOKING_PARTITIONS = env.int("BOOKING_PARTITIONS", default=8)
 # Prefer: wait=N is capped at this many seconds.
 BOOKING_WAIT_MAX_SECONDS = env.float("BOOKING_WAIT_MAX_SECONDS", default=30.0)
+# Requests of one web process that may wait at once (each holds a web thread); beyond it a
+# Prefer: wait request is answered 202 at once, without Preference-Applied.
+BOOKING_WAITERS_PER_PROCESS = env.int("BOOKING_WAITERS_PER_PROCESS", default=8)
+# A waiter is woken by the worker's announcement; without one it re-reads its row this often.
+BOOKING_WAIT_RECHECK_SECONDS = env.float("BOOKING_WAIT_RECHECK_SECONDS", default=2.0)
+WAITER_DIR = DATA_DIR / "waiters"
 # A command pending longer than this gets its doorbell rung again by the sweeper.
 BOOKING_SWEEP_AFTER_SECONDS = env.float("BOOKING_SWEEP_AFTER_SECONDS", default=5.0)
 BOOKING_SWEEP_INTERVAL_SECONDS = env.float("BOOKING_SWEEP_INTERVAL_SECONDS", default=5.0)

@@ -26,6 +26,7 @@ from apps.bookings.outcomes import WEBHOOK_EVENT_TYPES, Outcome, outcome_data
 from apps.core import metrics
 from apps.events.models import Event
 from apps.webhooks import services as webhooks
+from workers import wakeups
 
 logger = logging.getLogger(__name__)
 
@@ -337,6 +338,8 @@ def _decide_batch(*, event_id: int, limit: int) -> int:
             ledger.promote_from_waitlist()
         ledger.flush()
         webhooks.create_deliveries(event=event, outcomes=ledger.outcomes, describe=outcome_data)
+        decided = list(ledger.requests)
+        transaction.on_commit(lambda: wakeups.announce(decided), robust=True)
     metrics.observe_batch(size=len(commands), started=started)
     metrics.observe_time_to_decision(commands)
     _report_decided(ledger)

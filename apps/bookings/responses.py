@@ -1,6 +1,7 @@
 """How an accepted command is answered: 202 at once, or, with ``Prefer: wait=N`` (RFC 7240),
 like a synchronous API once the worker has decided it."""
 
+import contextlib
 import re
 import time
 
@@ -14,9 +15,9 @@ from apps.bookings.models import BookingRequest, CommandKind, RequestStatus
 from apps.bookings.serializers import BookingRequestSerializer, request_body
 from apps.core.errors import error_body
 from apps.core.exceptions import DomainError
+from workers import wakeups
 
 _WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
-POLL_INTERVAL_SECONDS = 0.02
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 
 
@@ -42,18 +43,28 @@ def idempotency_key(request) -> str | None:
 
 
 def wait_for_decision(command: BookingRequest, seconds: float) -> BookingRequest:
-    """Poll the command's row until the worker has decided it or the deadline passes."""
+    """Sleep until the worker announces the command decided (``workers.wakeups``) or the
+    deadline passes, then read it. Its row is read once before sleeping (the decision may
+    have come first) and re-read after ``BOOKING_WAIT_RECHECK_SECONDS`` without news."""
     deadline = time.monotonic() + seconds
     status = BookingRequest.objects.filter(pk=command.pk).values_list("status", flat=True)
-    while status.first() == RequestStatus.PENDING and time.monotonic() < deadline:
-        time.sleep(POLL_INTERVAL_SECONDS)
+    with wakeups.waiters().watching(command.pk) as decided:
+        while status.first() == RequestStatus.PENDING:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            decided.wait(min(left, settings.BOOKING_WAIT_RECHECK_SECONDS))
     return selectors.request_with_position(command.pk)
 
 
 def command_response(request, command: BookingRequest, *, created: bool = True) -> Response:
     wait = requested_wait(request)
+    with wakeups.waiters().slot() if wait else contextlib.nullcontext(False) as waiting:
+        # Beyond the process's cap of waiters, answered at once (no Preference-Applied).
+        wait = wait if waiting else 0.0
+        if wait:
+            current = wait_for_decision(command, wait)
     if wait:
-        current = wait_for_decision(command, wait)
         body = BookingRequestSerializer(current, context={"request": request}).data
     elif created:
         # Just recorded, so pending and without a booking: its place in line (counted when the

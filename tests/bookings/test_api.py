@@ -1,6 +1,7 @@
 """The booking API: who may do what, the 202 + request resource contract, Prefer: wait,
 line position, and the organizer's dashboard."""
 
+import contextlib
 import time
 from datetime import timedelta
 
@@ -16,6 +17,7 @@ from tests.bookings.test_decisions import (  # noqa: F401 - healthy_afterwards i
     healthy_afterwards,
 )
 from tests.factories import BookingFactory, CustomerFactory, EventFactory
+from workers import wakeups
 
 BOOKINGS = "/bookingapi/booking/"
 
@@ -380,6 +382,20 @@ def test_prefer_wait_is_capped_by_the_setting(api, event, customer, settings):
     assert response.status_code == 202
     assert response.headers["Preference-Applied"] == "wait=0.25"
     assert time.monotonic() - started < 2
+
+
+@pytest.mark.django_db
+def test_beyond_the_cap_of_waiters_prefer_wait_is_answered_at_once(api, event, customer):
+    registry = wakeups.waiters()
+    with contextlib.ExitStack() as taken:
+        while taken.enter_context(registry.slot()):
+            pass  # every waiting place of this process is taken
+
+        response = post_booking(api, customer.user, event.pk, HTTP_PREFER="wait=8")
+
+    assert response.status_code == 202
+    assert response.json()["status"] == RequestStatus.PENDING
+    assert "Preference-Applied" not in response.headers
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,0 +1,176 @@
+"""Wake-ups: a request that waits for its decision (``Prefer: wait``) sleeps until the partition
+worker says the command is decided, instead of polling the database.
+
+After each decision batch commits, the worker announces the decided requests' ids: a Redis
+``PUBLISH`` on the scale-out profile, a datagram to every web process's Unix socket (in
+``WAITER_DIR``) on the embedded default. Each web process runs one listener thread that wakes the
+requests waiting on those ids. A waiter still checks its row once before sleeping (the decision
+may have come first) and again after ``BOOKING_WAIT_RECHECK_SECONDS`` without news (a lost
+announcement costs that long, never a wrong answer). ``BOOKING_WAITERS_PER_PROCESS`` caps how
+many requests of one process wait at once: each holds a web thread.
+
+This module imports nothing from ``apps``: the booking service announces, the API waits.
+"""
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from functools import cache
+from pathlib import Path
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "reservations:decided"
+DATAGRAM_MAX_IDS = 4000  # ids per datagram (well under the socket's buffer)
+
+
+class Waiters:
+    """The requests of this process waiting for their decision, by request id."""
+
+    def __init__(self, limit: int):
+        self._slots = threading.BoundedSemaphore(limit) if limit > 0 else None
+        self._events: dict[int, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[bool]:
+        """A place to wait, if one is free (False: the process has its cap of waiters)."""
+        if self._slots is None or not self._slots.acquire(blocking=False):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            self._slots.release()
+
+    @contextlib.contextmanager
+    def watching(self, request_id: int) -> Iterator[threading.Event]:
+        """An event set when ``request_id`` is announced decided, while inside the block."""
+        event = threading.Event()
+        with self._lock:
+            self._events[request_id] = event
+        try:
+            yield event
+        finally:
+            with self._lock:
+                self._events.pop(request_id, None)
+
+    def wake(self, request_ids: Iterable[int]) -> int:
+        with self._lock:
+            woken = [self._events[i] for i in request_ids if i in self._events]
+        for event in woken:
+            event.set()
+        return len(woken)
+
+
+def _parse(payload: bytes) -> list[int]:
+    return [int(part) for part in payload.split(b",") if part.strip().isdigit()]
+
+
+class RedisWakeups:
+    """``PUBLISH`` / ``SUBSCRIBE`` on the broker's Redis."""
+
+    def __init__(self, url: str):
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.url = url
+
+    def announce(self, request_ids: list[int]) -> None:
+        self.client.publish(CHANNEL, ",".join(map(str, request_ids)))
+
+    def listen(self, waiters: Waiters, ready: threading.Event) -> None:
+        import redis
+
+        while True:
+            try:
+                client = redis.Redis.from_url(self.url, socket_connect_timeout=2)
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(CHANNEL)
+                ready.set()
+                for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        waiters.wake(_parse(message["data"]))
+            except Exception:  # noqa: BLE001 - Redis away: waiters fall back to their rechecks
+                logger.warning("wake-up listener lost Redis; reconnecting", exc_info=True)
+                threading.Event().wait(1.0)
+
+
+class SocketWakeups:
+    """A Unix datagram socket per web process in one folder (one machine: the embedded
+    default); the worker sends each announcement to every socket there."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def announce(self, request_ids: list[int]) -> None:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+            sender.setblocking(False)
+            for start in range(0, len(request_ids), DATAGRAM_MAX_IDS):
+                payload = ",".join(map(str, request_ids[start : start + DATAGRAM_MAX_IDS]))
+                for path in self.directory.glob("*.sock"):
+                    try:
+                        sender.sendto(payload.encode(), str(path))
+                    except (ConnectionRefusedError, FileNotFoundError):
+                        path.unlink(missing_ok=True)  # its process is gone
+                    except BlockingIOError:
+                        pass  # that listener is behind; its waiters recheck on their own
+
+    def listen(self, waiters: Waiters, ready: threading.Event) -> None:
+        path = self.directory / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.sock"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as receiver:
+            receiver.bind(str(path))
+            ready.set()
+            try:
+                while True:
+                    waiters.wake(_parse(receiver.recv(65536)))
+            finally:
+                path.unlink(missing_ok=True)
+
+
+@cache
+def channel() -> RedisWakeups | SocketWakeups:
+    if settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        return RedisWakeups(settings.CELERY_BROKER_URL)
+    return SocketWakeups(Path(settings.WAITER_DIR))
+
+
+def announce(request_ids: list[int]) -> None:
+    """Worker side, after the batch that decided them committed. Never raises: a waiter that
+    misses the news finds the decision at its next recheck."""
+    if not request_ids:
+        return
+    try:
+        channel().announce(request_ids)
+    except Exception:  # noqa: BLE001 - any transport failure
+        logger.warning("decisions not announced to waiting requests", exc_info=True)
+
+
+_listener_lock = threading.Lock()
+_listener: dict[int, Waiters] = {}
+
+
+def waiters() -> Waiters:
+    """This process's waiters, with its listener thread running (started on first use, and
+    again in a forked child: the thread does not survive a fork)."""
+    pid = os.getpid()
+    found = _listener.get(pid)
+    if found is not None:
+        return found
+    with _listener_lock:
+        if pid not in _listener:
+            registry = Waiters(settings.BOOKING_WAITERS_PER_PROCESS)
+            ready = threading.Event()
+            threading.Thread(
+                target=channel().listen, args=(registry, ready), name="wakeups", daemon=True
+            ).start()
+            ready.wait(2.0)
+            _listener[pid] = registry
+        return _listener[pid]
