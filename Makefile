@@ -67,5 +67,18 @@ test-servers: install
 	CI_REQUIRE_SERVERS=1 DJANGO_SETTINGS_MODULE=config.settings_test $(PY) -m pytest -m servers tests/integration
 
 ## bench: new design vs old (row lock in the request) on PostgreSQL + Redis; bench/results/
+## (PostgreSQL, redis-server and wrk are installed with apt-get when missing and run as root;
+## otherwise the exact command is printed)
 bench: install
+	@missing=""; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	{ command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	  else \
+	    echo "make bench needs:$$missing. Install them with: sudo apt-get install -y$$missing"; exit 2; \
+	  fi; \
+	fi
 	$(PY) -m bench
