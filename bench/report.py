@@ -107,3 +107,35 @@ def plot(results: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def markdown(results: dict) -> str:
+    """The README's table (Performance), from a run's results."""
+    cpus = results["machine"]["cpus"]
+    lines = [
+        "| scenario | design | answered/s | decisions/s | request → decision p50 / p95 / p99 (s) "
+        "| confirmed / capacity | 5xx | lost | CPU ms per request: server total (web, partition "
+        "workers, other Celery, PostgreSQL, Redis; load generator) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, design, s, d in _runs(results):
+        t = d["time_to_decision_seconds"]
+        cpu = d.get("cpu_ms_per_request") or {}
+        groups = ", ".join(str(cpu.get(g, 0) or 0) for g in CPU_GROUPS[:-1])
+        rate = d.get("accepted_per_second", d.get("bookings_per_second"))
+        lines.append(
+            f"| {name} ({cpus} cores) | {design} | {rate:,.0f}"
+            f" | {d['decisions_per_second'] or 0:,.0f}"
+            f" | {t['p50']} / {t['p95']} / {t['p99']} | {d['confirmed']} / {s['capacity']}"
+            f" | {d['server_errors_5xx'] + d['transport_errors']}"
+            f" | {d.get('lost', d.get('undecided'))}"
+            f" | {cpu.get('server_total', '-')} ({groups}; {cpu.get('load_generator', '-')}) |"
+        )
+    if "backlog" in results:
+        b = results["backlog"]
+        lines.append(
+            f"| backlog ({cpus} cores) | new, the worker alone | – | "
+            f"{b['decisions_per_second']:,.0f} | – | {b['confirmed']} / {b['capacity']} | – | "
+            f"{b['pending']} | – |"
+        )
+    return "\n".join(lines)
