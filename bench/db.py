@@ -42,6 +42,18 @@ class Db:
             "active_bookings": int(active),
         }
 
+    def out_of_order_decisions(self, events: list[int]) -> int:
+        """Commands decided after a command of the same event with a higher id (a later
+        batch than a command recorded after them): 0 when the line was kept."""
+        return int(
+            self.one(
+                "SELECT count(*) FROM bookings_bookingrequest c WHERE c.event_id = ANY(%s) "
+                "AND c.decided_at IS NOT NULL AND EXISTS (SELECT 1 FROM bookings_bookingrequest "
+                "h WHERE h.event_id = c.event_id AND h.id > c.id AND h.decided_at < c.decided_at)",
+                [events],
+            )[0]
+        )
+
     def decided_at(self, sent_at: dict[str, float]) -> dict[str, float]:
         """Request id -> when it was decided (epoch seconds), for the decided ones."""
         with self.conn.cursor() as cursor:

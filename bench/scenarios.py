@@ -122,6 +122,8 @@ def run_new(
         "cpu_ms_per_request": cpu,
         **db.seats(events),
     }
+    if hasattr(db, "out_of_order_decisions"):
+        result["out_of_order_decisions"] = db.out_of_order_decisions(events)
     if prefer:
         result["preference_applied"] = sum(1 for a in load.answers if a.preference_applied)
     return result
