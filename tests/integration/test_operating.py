@@ -84,9 +84,10 @@ def test_metrics_after_a_crowd_add_up_every_process_and_match_the_database(obser
     event_id = seed["events"][0]
     subscribe(observed, seed["organizer_token"], receiver.url)
 
-    book_all_at_once(observed, event_id, seed["tokens"])
+    # Requests refused at the door (409 at once, the event seen full) are recorded nowhere.
+    recorded = CROWD - book_all_at_once(observed, event_id, seed["tokens"])
     settle(observed, event_id)
-    poll(lambda: len(receiver.hits) >= CROWD, timeout=60, what="every outcome delivered")
+    poll(lambda: len(receiver.hits) >= recorded, timeout=60, what="every outcome delivered")
 
     # Decisions are counted by the partition worker, doorbells by two gunicorn processes,
     # attempts by the general worker: one scrape of one gunicorn process sees them all.
@@ -97,8 +98,8 @@ def test_metrics_after_a_crowd_add_up_every_process_and_match_the_database(obser
 
     database, table = poll(agreed, timeout=30, interval=0.5, what="counters = database")
     assert database["decisions"]["book/confirmed/booked"] == CAPACITY
-    assert database["decisions"]["book/rejected/sold_out"] == CROWD - CAPACITY
-    assert value(table, "reservations_webhook_attempts_total", outcome="succeeded") >= CROWD
+    assert database["decisions"].get("book/rejected/sold_out", 0) == recorded - CAPACITY
+    assert value(table, "reservations_webhook_attempts_total", outcome="succeeded") >= recorded
     assert value(table, "reservations_decision_batch_size_count") >= 1
     assert value(table, "reservations_decision_batch_duration_seconds_count") == value(
         table, "reservations_decision_batch_size_count"
