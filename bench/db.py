@@ -47,9 +47,10 @@ class Db:
         batch than a command recorded after them): 0 when the line was kept."""
         return int(
             self.one(
-                "SELECT count(*) FROM bookings_bookingrequest c WHERE c.event_id = ANY(%s) "
-                "AND c.decided_at IS NOT NULL AND EXISTS (SELECT 1 FROM bookings_bookingrequest "
-                "h WHERE h.event_id = c.event_id AND h.id > c.id AND h.decided_at < c.decided_at)",
+                "SELECT count(*) FROM (SELECT decided_at, min(decided_at) OVER (PARTITION BY "
+                "event_id ORDER BY id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) "
+                "AS first_after FROM bookings_bookingrequest WHERE event_id = ANY(%s) "
+                "AND decided_at IS NOT NULL) decided WHERE first_after < decided_at",
                 [events],
             )[0]
         )
