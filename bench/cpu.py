@@ -65,22 +65,21 @@ Classifier = Callable[[Proc], str | None]
 
 
 class CpuMeter:
-    """Snapshots of CPU ticks per group over the process trees under ``roots``.
+    """Snapshots of CPU ticks per process of the trees under ``roots``, by group.
 
-    ``classify`` names the group of a process (None: look at its parent's group)."""
+    ``classify`` names the group of a process (None: look at its parent's group). A delta is
+    taken per process, so a process that exits between two snapshots loses only its last
+    moments; its whole life reappears in its parent's ``cutime`` once reaped (a PostgreSQL
+    backend in the postmaster's group; a restarted worker in the launcher's)."""
 
     def __init__(self, roots: Callable[[], set[int]], classify: Classifier):
         self.roots = roots
         self.classify = classify
 
-    def snapshot(self) -> dict[str, int]:
+    def snapshot(self) -> dict[int, tuple[str, int]]:
         procs = processes()
         mine = descendants(procs, self.roots())
-        totals: dict[str, int] = {}
-        for pid in mine:
-            group = self._group(procs, pid, mine)
-            totals[group] = totals.get(group, 0) + procs[pid].ticks
-        return totals
+        return {pid: (self._group(procs, pid, mine), procs[pid].ticks) for pid in mine}
 
     def _group(self, procs: dict[int, Proc], pid: int, mine: set[int]) -> str:
         while pid in mine:
@@ -91,9 +90,10 @@ class CpuMeter:
         return "other"
 
     @staticmethod
-    def delta_ms(before: dict[str, int], after: dict[str, int]) -> dict[str, float]:
-        groups = set(before) | set(after)
-        return {
-            g: round((after.get(g, 0) - before.get(g, 0)) * 1000 / TICKS_PER_SECOND, 1)
-            for g in sorted(groups)
-        }
+    def delta_ms(before: dict, after: dict) -> dict[str, float]:
+        totals: dict[str, int] = {}
+        for pid, (group, ticks) in after.items():
+            earlier = before.get(pid)
+            spent = ticks - earlier[1] if earlier and earlier[0] == group else ticks
+            totals[group] = totals.get(group, 0) + spent
+        return {g: round(t * 1000 / TICKS_PER_SECOND, 1) for g, t in sorted(totals.items())}
