@@ -7,12 +7,14 @@ import time
 import httpx
 import pytest
 
+from devtools.stack import poll
 from tests.integration.crowd import (
     flash_crowd,
     flash_crowd_scenario,
     flash_crowd_with_a_killed_worker_scenario,
     settle,
 )
+from tests.operations.metrics_text import samples, value
 
 pytestmark = pytest.mark.servers
 
@@ -32,6 +34,15 @@ def test_the_stack_runs_on_postgresql_and_redis(scaled_stack):
     assert vendor == "postgresql"
     assert transport == "redis"
     assert options["socket_timeout"] and options["socket_connect_timeout"]
+
+
+def test_readiness_and_metrics_on_postgresql_and_redis(scaled_stack):
+    ready = httpx.get(f"{scaled_stack.base_url}/health/ready/", timeout=30)
+    assert ready.status_code == 200, ready.text
+    scraped = samples(httpx.get(f"{scaled_stack.base_url}/metrics", timeout=30).text)
+    assert value(scraped, "reservations_database_up") == 1
+    for partition in range(8):
+        assert ("reservations_pending_commands", (("partition", str(partition)),)) in scraped
 
 
 def test_flash_crowd_confirms_exactly_capacity_on_postgresql_and_redis(scaled_stack):
@@ -68,8 +79,19 @@ def test_a_redis_outage_still_accepts_bookings_and_the_sweeper_decides_them(scal
         assert max(timings) < 3.0, timings
         pending = scaled_stack.manage_json("event_report", str(event_id))["requests"]["pending"]
         assert pending == 20
+        # Alive, but not ready: the reason names the broker.
+        not_ready = httpx.get(f"{scaled_stack.base_url}/health/ready/", timeout=30)
+        assert not_ready.status_code == 503
+        assert not_ready.json()["error"]["details"]["broker"] != "ok"
+        assert httpx.get(f"{scaled_stack.base_url}/health/", timeout=30).status_code == 200
     finally:
         redis.start()
+    poll(
+        lambda: httpx.get(f"{scaled_stack.base_url}/health/ready/", timeout=30).status_code == 200,
+        timeout=60,
+        interval=0.5,
+        what="ready again once Redis is back",
+    )
 
     # Workers and beat reconnect; the sweeper re-rings the stranded commands.
     report = settle(scaled_stack, event_id, timeout=90)
