@@ -388,6 +388,7 @@ def attempt_delivery(*, delivery_id: int) -> WebhookAttempt | None:
         error = f"Connection error: {type(exc).__name__} {exc}".strip()
         outcome = "connection_error"
     metrics.count_webhook_attempt(outcome)
+    request_id = request_id_of(delivery)
     attempt = _record_attempt(
         delivery=delivery,
         number=number,
@@ -398,14 +399,15 @@ def attempt_delivery(*, delivery_id: int) -> WebhookAttempt | None:
         final=final,
     )
     logger.info(
-        "webhook delivery %s (%s) attempt %d to subscription %s: %s%s",
+        "webhook delivery %s (%s of request %s) attempt %d to subscription %s: %s%s",
         delivery.uid,
         delivery.event_type,
+        request_id,
         number,
         subscription.pk,
         outcome,
         f" ({error})" if error else "",
-        extra={"request_id": request_id_of(delivery)},
+        extra={"request_id": request_id},
     )
     return attempt
 
