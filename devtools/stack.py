@@ -113,7 +113,8 @@ class Stack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        poll(self._healthy, timeout=60, what="the API's /health/")
+        # Generous: on a loaded 2-core machine twelve processes can take a while to come up.
+        poll(self._healthy, timeout=120, what="the API's /health/")
         return self
 
     def _healthy(self) -> bool:

@@ -152,12 +152,27 @@ def counters_registry() -> CollectorRegistry:
 
 
 def wipe_host_files(folder: str) -> int:
-    """Remove this machine's metric files (a launcher starting anew); other hosts' files in a
-    shared folder are left alone. Returns how many were removed."""
+    """Remove the metric files of this machine's processes that are gone (a launcher starting
+    anew); live processes' files (another launcher's on this machine) and other hosts' files in
+    a shared folder are left alone. Returns how many were removed."""
     suffix = f"@{socket.gethostname()}.db"
     removed = 0
     for name in os.listdir(folder):
-        if name.endswith(suffix):
-            os.unlink(os.path.join(folder, name))
-            removed += 1
+        if not name.endswith(suffix):
+            continue
+        pid = name.removesuffix(suffix).rpartition("_")[2]
+        if pid.isdigit() and _running(int(pid)):
+            continue
+        os.unlink(os.path.join(folder, name))
+        removed += 1
     return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

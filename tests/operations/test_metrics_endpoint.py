@@ -190,3 +190,28 @@ def test_many_observations_at_once_land_in_the_same_buckets_as_one_by_one():
 
     assert series("at_once") == series("one_by_one")
     assert series("at_once")[("_count", ())] == len(amounts)
+
+
+def test_a_starting_launcher_wipes_the_files_of_this_machines_dead_processes_only(tmp_path):
+    import os
+    import socket
+    import subprocess
+
+    from apps.core.metrics import wipe_host_files
+
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    dead = finished.pid
+    host = socket.gethostname()
+    files = {
+        "dead": f"counter_{dead}@{host}.db",
+        "alive": f"counter_{os.getpid()}@{host}.db",
+        "elsewhere": f"counter_{dead}@another-host.db",
+    }
+    for name in files.values():
+        (tmp_path / name).write_bytes(b"")
+
+    assert wipe_host_files(str(tmp_path)) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [files["alive"], files["elsewhere"]]
+    )
