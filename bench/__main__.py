@@ -248,6 +248,10 @@ def bench_environment(args) -> dict:
         # Failed deliveries (the subscriptions point at a closed port) are not retried nor
         # their subscriptions disabled during the run.
         "WEBHOOK_RETRY_SCHEDULE": "3600",
+        # The product's sweeper defaults (the test stack's 2 s / 1 s would re-ring, and bump
+        # the attempts of, every command the busy worker has not reached yet).
+        "BOOKING_SWEEP_AFTER_SECONDS": "5",
+        "BOOKING_SWEEP_INTERVAL_SECONDS": "5",
         "WEBHOOK_DISABLE_AFTER_FAILURES": "1000000000",
     }
     env.update(item.split("=", 1) for item in args.env)
@@ -348,6 +352,8 @@ def run_embedded(args, results: dict) -> None:
             "DJANGO_SETTINGS_MODULE": "bench.legacy.settings",
             "LOG_LEVEL": "WARNING",
             "BOOKING_PARTITIONS": "8",
+            "BOOKING_SWEEP_AFTER_SECONDS": "5",
+            "BOOKING_SWEEP_INTERVAL_SECONDS": "5",
         }
         env.update(item.split("=", 1) for item in args.env)
         stack = Stack(Path(tmp) / "stack", env=env, web_workers=2, web_threads=8)
