@@ -341,12 +341,11 @@ import json, time
 from apps.accounts.models import Customer
 from apps.bookings.models import BookingRequest, CommandKind
 from apps.events.models import Event
-from rest_framework.authtoken.models import Token
+from apps.accounts.tokens import user_ids_for_keys
 from apps.bookings.commands import ring
 event = Event.objects.get(pk={event_id})
 tokens = json.load(open({tokens_file!r}))
-users = Token.objects.filter(key__in=tokens).values_list("user_id", flat=True)
-customers = Customer.objects.filter(user_id__in=list(users))
+customers = Customer.objects.filter(user_id__in=user_ids_for_keys(tokens))
 BookingRequest.objects.bulk_create([BookingRequest(kind=CommandKind.BOOK, user_id=c.user_id,
     customer=c, event=event) for c in customers], batch_size=1000)
 started = time.time()

@@ -6,6 +6,7 @@ file-system broker under ``data/``, nothing to start. ``DATABASE_URL=postgres://
 """
 
 import ipaddress
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -44,7 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "apps.core",
@@ -143,6 +144,15 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "PAGE_SIZE": 20,
+}
+
+# API tokens (django-rest-knox): hashed at rest, one per login, a fixed lifetime from login (not
+# renewed on use: a leaked token dies on time, and a request costs no write).
+ACCOUNT_TOKEN_TTL_SECONDS = env.int("ACCOUNT_TOKEN_TTL_SECONDS", default=10 * 3600)
+REST_KNOX = {
+    "AUTH_HEADER_PREFIX": "Token",
+    "TOKEN_TTL": timedelta(seconds=ACCOUNT_TOKEN_TTL_SECONDS),
+    "AUTO_REFRESH": False,
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(

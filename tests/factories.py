@@ -6,9 +6,9 @@ from datetime import timedelta
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from apps.accounts.models import Customer, Organizer
+from apps.accounts.tokens import issue_token
 from apps.bookings.models import Booking, BookingStatus
 from apps.events.models import Event
 from workers.routing import partition_for_key
@@ -71,4 +71,10 @@ class BookingFactory(factory.django.DjangoModelFactory):
 
 
 def token_for(user) -> str:
-    return Token.objects.get_or_create(user=user)[0].key
+    """A token key for ``user``: issued once per user object and reused (keys are stored hashed,
+    so an existing token's key cannot be read back)."""
+    key = getattr(user, "_test_token_key", None)
+    if key is None:
+        key, _ = issue_token(user=user)
+        user._test_token_key = key
+    return key

@@ -62,7 +62,8 @@ class RegisterOrganizerSerializer(RegisterCustomerSerializer):
 
 
 class AuthResponseSerializer(serializers.Serializer):
-    token = serializers.CharField()
+    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`; shown once.")
+    expiry = serializers.DateTimeField(help_text="The token stops working at this time.")
     user_type = serializers.CharField()
     profile = ProfileSerializer()
 
@@ -72,8 +73,13 @@ class LoginSerializer(serializers.Serializer):
     password = serializers.CharField(max_length=128, trim_whitespace=False)
 
 
-def _auth_response(user, token, status_code: int) -> Response:
-    body = {"token": token.key, "user_type": user_type(user), "profile": ProfileSerializer.of(user)}
+def _auth_response(user, key: str, token, status_code: int) -> Response:
+    body = {
+        "token": key,
+        "expiry": serializers.DateTimeField().to_representation(token.expiry),
+        "user_type": user_type(user),
+        "profile": ProfileSerializer.of(user),
+    }
     return Response(body, status=status_code)
 
 
@@ -86,14 +92,14 @@ class _TokenIssuingView(APIView):
     success_status = status.HTTP_201_CREATED
 
     def issue(self, data: dict):
-        """Return ``(user, token)``."""
+        """Return ``(user, key, token)``."""
         raise NotImplementedError
 
     def post(self, request):
         data = self.input_serializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user, token = self.issue(data.validated_data)
-        return _auth_response(user, token, self.success_status)
+        user, key, token = self.issue(data.validated_data)
+        return _auth_response(user, key, token, self.success_status)
 
 
 @extend_schema_view(
@@ -107,8 +113,8 @@ class RegisterOrganizerView(_TokenIssuingView):
     input_serializer = RegisterOrganizerSerializer
 
     def issue(self, data):
-        organizer, token = services.register_organizer(**data)
-        return organizer.user, token
+        organizer, key, token = services.register_organizer(**data)
+        return organizer.user, key, token
 
 
 @extend_schema_view(
@@ -122,8 +128,8 @@ class RegisterCustomerView(_TokenIssuingView):
     input_serializer = RegisterCustomerSerializer
 
     def issue(self, data):
-        customer, token = services.register_customer(**data)
-        return customer.user, token
+        customer, key, token = services.register_customer(**data)
+        return customer.user, key, token
 
 
 @extend_schema_view(
@@ -144,9 +150,20 @@ class LoginView(_TokenIssuingView):
 class LogoutView(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses={204: None}, summary="Log out (revokes the token)")
+    @extend_schema(request=None, responses={204: None}, summary="Log out (revokes this token)")
     def post(self, request):
-        services.log_out(user=request.user)
+        services.log_out(user=request.user, token=request.auth)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=None, responses={204: None}, summary="Log out everywhere (revokes every token)"
+    )
+    def post(self, request):
+        services.log_out_everywhere(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

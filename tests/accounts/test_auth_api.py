@@ -2,9 +2,10 @@
 
 import pytest
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from apps.accounts.models import Customer, Organizer
+from apps.accounts.tokens import user_ids_for_keys
 from tests.factories import PASSWORD, CustomerFactory, OrganizerFactory, token_for
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +43,7 @@ def test_registering_a_customer_returns_a_token_and_creates_the_profile(api):
     assert response.status_code == 201
     body = response.json()
     user = User.objects.get(username="alice")
-    assert body["token"] == Token.objects.get(user=user).key
+    assert user_ids_for_keys([body["token"]]) == [user.pk]
     assert body["user_type"] == "customer"
     assert body["profile"]["user"]["username"] == "alice"
     assert Customer.objects.filter(user=user).exists()
@@ -56,7 +57,7 @@ def test_registering_an_organizer_returns_a_token_and_creates_the_profile(api):
     assert response.status_code == 201
     body = response.json()
     organizer = Organizer.objects.get(user__username="olga")
-    assert body["token"] == Token.objects.get(user=organizer.user).key
+    assert user_ids_for_keys([body["token"]]) == [organizer.user_id]
     assert body["user_type"] == "organizer"
     assert body["profile"]["organization_name"] == "Olga's Concerts"
     assert body["profile"]["business_address"] == "1 Main St"
@@ -87,23 +88,54 @@ def test_a_weak_password_is_refused_by_the_password_validators(api, password):
     assert not User.objects.exists()
 
 
-def test_a_taken_username_is_refused_with_409(api):
+def test_a_taken_username_is_refused_with_400_on_the_username_field(api):
     CustomerFactory(user__username="alice")
 
     response = api.post("/userapi/customer/register/", customer_payload(), format="json")
 
-    assert response.status_code == 409
+    assert response.status_code == 400
     assert response.json()["error"]["code"] == "username_taken"
+    assert response.json()["error"]["details"]["username"]
     assert User.objects.filter(username="alice").count() == 1
 
 
-def test_a_username_taken_in_another_case_is_refused_with_409(api):
+def test_a_username_taken_in_another_case_is_refused_with_400(api):
     OrganizerFactory(user__username="Olga")
 
     response = api.post("/userapi/organizer/register/", organizer_payload(), format="json")
 
-    assert response.status_code == 409
+    assert response.status_code == 400
+    assert "username" in response.json()["error"]["details"]
     assert User.objects.count() == 1
+
+
+def test_a_full_width_spelling_of_a_taken_username_is_refused(api):
+    CustomerFactory(user__username="Alice")
+
+    response = api.post(
+        "/userapi/customer/register/", customer_payload(username="ａｌｉｃｅ"), format="json"
+    )
+
+    assert response.status_code == 400
+    assert "username" in response.json()["error"]["details"]
+    assert User.objects.count() == 1
+
+
+def test_a_full_width_username_is_stored_normalised(api):
+    response = api.post(
+        "/userapi/customer/register/", customer_payload(username="ｂｏｂ"), format="json"
+    )
+
+    assert response.status_code == 201
+    assert response.json()["profile"]["user"]["username"] == "bob"
+
+
+def test_the_database_refuses_two_usernames_differing_only_in_case():
+    from django.db import IntegrityError, transaction
+
+    User.objects.create_user(username="carol")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        User.objects.create_user(username="CAROL")
 
 
 @pytest.mark.parametrize("missing", ["username", "email", "password"])
@@ -159,7 +191,7 @@ def test_login_returns_a_token_the_user_type_and_the_profile(api):
 
     assert response.status_code == 200
     body = response.json()
-    assert body["token"] == Token.objects.get(user=organizer.user).key
+    assert user_ids_for_keys([body["token"]]) == [organizer.user_id]
     assert body["user_type"] == "organizer"
     assert body["profile"]["user"]["id"] == organizer.user_id
     assert body["profile"]["organization_name"] == organizer.organization_name
@@ -174,7 +206,7 @@ def test_login_with_a_wrong_password_is_refused_with_401(api):
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_credentials"
-    assert not Token.objects.exists()
+    assert not AuthToken.objects.exists()
 
 
 def test_login_with_an_unknown_username_is_refused_with_401(api):
@@ -211,7 +243,7 @@ def test_logout_revokes_the_token(api):
     response = api.post("/userapi/logout/")
 
     assert response.status_code == 204
-    assert not Token.objects.filter(key=token).exists()
+    assert user_ids_for_keys([token]) == []
     after = api.get("/userapi/profile/")
     assert after.status_code == 401
     assert after.json()["error"]["code"] in ("authentication_failed", "not_authenticated")

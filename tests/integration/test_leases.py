@@ -16,9 +16,9 @@ from apps.bookings.commands import request_command
 from apps.bookings.models import CommandKind
 from apps.accounts.models import Customer
 from apps.events.models import Event
-from rest_framework.authtoken.models import Token
+from apps.accounts.tokens import user_ids_for_keys
 event = Event.objects.get(pk={event_id})
-customer = Customer.objects.get(user__auth_token__key="{token}")
+customer = Customer.objects.get(user_id__in=user_ids_for_keys(["{token}"]))
 command, _ = request_command(user_id=customer.user_id, event=event, kind=CommandKind.BOOK,
                              customer_id=customer.pk)
 print(json.dumps(str(command.uid)))

@@ -7,9 +7,9 @@ import json
 from apps.bookings.models import BookingRequest, CommandKind
 from apps.accounts.models import Customer
 from apps.events.models import Event
-from rest_framework.authtoken.models import Token
+from apps.accounts.tokens import user_ids_for_keys
 event = Event.objects.get(pk={event_id})
-customers = Customer.objects.filter(user__auth_token__key__in={tokens})
+customers = Customer.objects.filter(user_id__in=user_ids_for_keys({tokens}))
 rows = BookingRequest.objects.bulk_create([BookingRequest(kind=CommandKind.BOOK,
     user_id=c.user_id, customer=c, event=event) for c in customers])
 print(json.dumps(len(rows)))

@@ -10,9 +10,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from apps.accounts import services as accounts
+from apps.accounts import tokens
 from apps.accounts.models import Customer, Organizer
 from apps.events import services as events
 from apps.events.models import Event
@@ -56,8 +56,10 @@ class Command(BaseCommand):
             *((o, "organizer") for o in organizers.values()),
             *((c, "customer") for c in customers),
         ]:
-            token, _ = Token.objects.get_or_create(user=profile.user)
-            self.stdout.write(f"{profile.user.username:<24} {role:<10} {token.key}")
+            # Keys are stored hashed, so each run prints a fresh token (valid for
+            # ACCOUNT_TOKEN_TTL_SECONDS); earlier ones keep working until they expire.
+            key, _ = tokens.issue_token(user=profile.user)
+            self.stdout.write(f"{profile.user.username:<24} {role:<10} {key}")
         self.stdout.write(
             self.style.SUCCESS(f"{created_events} new event(s); {len(EVENTS)} demo events in all.")
         )
@@ -66,7 +68,7 @@ class Command(BaseCommand):
         existing = Organizer.objects.filter(user__username=username).select_related("user")
         if existing:
             return existing[0]
-        organizer, _ = accounts.register_organizer(
+        organizer, *_ = accounts.register_organizer(
             username=username,
             email=f"{username}@example.com",
             password=DEMO_PASSWORD,
@@ -79,7 +81,7 @@ class Command(BaseCommand):
         existing = Customer.objects.filter(user__username=username).select_related("user")
         if existing:
             return existing[0]
-        customer, _ = accounts.register_customer(
+        customer, *_ = accounts.register_customer(
             username=username, email=f"{username}@example.com", password=DEMO_PASSWORD
         )
         return customer

@@ -14,8 +14,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
+from apps.accounts import tokens
 from apps.accounts.models import Customer, Organizer
 from apps.events.services import create_event
 
@@ -54,14 +54,14 @@ class Command(BaseCommand):
         if users and users[0].pk is None:  # backends that do not return ids
             users = list(User.objects.filter(username__startswith=f"load-{run}-"))
         Customer.objects.bulk_create([Customer(user=u) for u in users])
-        tokens = Token.objects.bulk_create([Token(user=u, key=Token.generate_key()) for u in users])
+        keys = tokens.issue_tokens(user_ids=[u.pk for u in users])
         self.stdout.write(
             json.dumps(
                 {
-                    "organizer_token": Token.objects.create(user=organizer_user).key,
+                    "organizer_token": tokens.issue_token(user=organizer_user)[0],
                     "events": [e.pk for e in created],
                     "partitions": [e.partition for e in created],
-                    "tokens": [t.key for t in tokens],
+                    "tokens": keys,
                 }
             )
         )
