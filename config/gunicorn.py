@@ -13,3 +13,20 @@ logconfig_dict = gunicorn_logging_config(
     log_format=os.environ.get("LOG_FORMAT", "plain"), level=os.environ.get("LOG_LEVEL", "INFO")
 )
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms location=%({location}o)s'
+
+# A response sent before the request body is read (413, 401, 404, …) leaves the body on the
+# socket. gunicorn drains at most 64 KiB of it before the next request and otherwise closes the
+# connection silently, after announcing ``Connection: keep-alive``, so a keep-alive client fails
+# its *next* request. A request whose body may be longer than that is answered with
+# ``Connection: close`` instead: the client knows to open a new connection.
+DRAIN_LIMIT_BYTES = 64 * 1024  # gunicorn.http.parser._DRAIN_MAX_BYTES
+
+
+def pre_request(worker, req) -> None:
+    for name, value in req.headers:
+        if name == "TRANSFER-ENCODING" and "chunked" in value.lower():
+            req.force_close()
+            return
+        if name == "CONTENT-LENGTH" and (not value.isdigit() or int(value) > DRAIN_LIMIT_BYTES):
+            req.force_close()
+            return

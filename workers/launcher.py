@@ -58,6 +58,30 @@ def partition_worker_argv(partition: int) -> list[str]:
     return [sys.executable, "-m", "workers", "partition", str(partition)]
 
 
+def gunicorn_argv(bind: str, workers: int, threads: int) -> list[str]:
+    """The API under gunicorn (gthread), with the settings of ``config/gunicorn.py``."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "config.wsgi",
+        "-c",
+        "python:config.gunicorn",
+        "-b",
+        bind,
+        "-w",
+        str(workers),
+        "-k",
+        "gthread",
+        "--threads",
+        str(threads),
+        "--graceful-timeout",
+        "5",
+        "--timeout",
+        "60",
+    ]
+
+
 def children_for(args) -> list[Child]:
     children = [
         Child(f"partition {p}", partition_worker_argv(p))
@@ -98,31 +122,7 @@ def children_for(args) -> list[Child]:
             )
         )
     if args.web:
-        children.append(
-            Child(
-                "web",
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "config.wsgi",
-                    "-c",
-                    "python:config.gunicorn",
-                    "-b",
-                    args.web,
-                    "-w",
-                    str(args.web_workers),
-                    "-k",
-                    "gthread",
-                    "--threads",
-                    str(args.web_threads),
-                    "--graceful-timeout",
-                    "5",
-                    "--timeout",
-                    "60",
-                ],
-            )
-        )
+        children.append(Child("web", gunicorn_argv(args.web, args.web_workers, args.web_threads)))
     return children
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from rest_framework import serializers
 
 from apps.bookings.models import Booking, BookingRequest, BookingStatus, Reason, RequestStatus
+from apps.core.fields import IdField
 
 
 class BookingSerializer(serializers.ModelSerializer):
@@ -80,7 +81,7 @@ class BookingRequestSerializer(serializers.ModelSerializer):
 
 class BookRequestSerializer(serializers.Serializer):
     # An id only: the command service reads the event together with its line, in one query.
-    event = serializers.IntegerField(help_text="The event's id.")
+    event = IdField(help_text="The event's id.")
 
 
 class BookingUpdateSerializer(serializers.Serializer):

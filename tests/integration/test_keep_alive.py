@@ -1,0 +1,129 @@
+"""HTTP edges against a real gunicorn: a refused body never breaks a keep-alive connection."""
+
+import contextlib
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from workers.launcher import gunicorn_argv
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("gunicorn exited early")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("gunicorn did not listen in time")
+
+
+@pytest.fixture(scope="module")
+def api_server(tmp_path_factory):
+    """The API under gunicorn exactly as the launcher starts it (no workers needed here)."""
+    data = tmp_path_factory.mktemp("keepalive")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", DATA_DIR=str(data), LOG_LEVEL="ERROR")
+    with open(data / "gunicorn.log", "ab") as log:
+        process = subprocess.Popen(
+            gunicorn_argv(f"127.0.0.1:{port}", 1, 2),
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_for_port(port, process)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def _read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 response with a Content-Length body, read from a raw socket."""
+    buffer = b""
+    while b"\r\n\r\n" not in buffer:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        buffer += chunk
+    head, _, body = buffer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, v in (x.split(":", 1) for x in lines[1:])}
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection mid-body")
+        body += chunk
+    return status, headers, body[:length]
+
+
+@pytest.mark.parametrize("path", ["/userapi/login/", "/bookingapi/booking/"])
+def test_a_refused_oversized_body_says_connection_close(api_server, path):
+    """413 (or 401) before the body is read: the client is told the connection ends."""
+    body = b"x" * (300 * 1024)
+    with socket.create_connection(("127.0.0.1", api_server), timeout=10) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+        )
+        with contextlib.suppress(OSError):  # the server may answer and close before reading all
+            sock.sendall(body)
+        status, headers, _ = _read_response(sock)
+
+    assert status in (401, 413)
+    assert headers["connection"].lower() == "close"
+
+
+def test_a_keep_alive_client_survives_a_413(api_server):
+    """Two requests on one keep-alive connection: the second one after a 413 still works."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{api_server}", timeout=10) as client:
+        refused = client.post(
+            "/userapi/login/",
+            content=b'{"username": "' + b"x" * (300 * 1024) + b'"}',
+            headers={"Content-Type": "application/json"},
+        )
+        after = client.get("/userapi/profile/")
+
+    assert refused.status_code == 413
+    assert refused.json()["error"]["code"] == "payload_too_large"
+    assert after.status_code == 401
+    assert after.json()["error"]["code"] == "not_authenticated"
+
+
+def test_a_small_body_keeps_the_connection_alive(api_server):
+    with socket.create_connection(("127.0.0.1", api_server), timeout=10) as sock:
+        for _ in range(2):
+            sock.sendall(
+                b"POST /userapi/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+            )
+            status, headers, _ = _read_response(sock)
+            assert status == 400
+            assert headers["connection"].lower() == "keep-alive"
