@@ -144,7 +144,41 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "PAGE_SIZE": 20,
+    # Client addresses for per-IP throttles: REMOTE_ADDR, or the address NUM_PROXIES trusted
+    # proxies put in X-Forwarded-For (never a client-supplied header on its own).
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
+
+# --- rate limits (apps.core.throttling): "N/s|min|hour|day", or "off" -------------------------
+THROTTLE_RATES = {
+    "login_ip": env("THROTTLE_LOGIN_PER_IP", default="30/min"),
+    "login_username": env("THROTTLE_LOGIN_PER_USERNAME", default="10/min"),
+    "register_ip": env("THROTTLE_REGISTER_PER_IP", default="20/hour"),
+    "register_username": env("THROTTLE_REGISTER_PER_USERNAME", default="10/hour"),
+    "commands": env("THROTTLE_COMMANDS_PER_USER", default="120/min"),
+    "webhook_changes": env("THROTTLE_WEBHOOK_CHANGES_PER_USER", default="30/min"),
+}
+
+# The throttles' counts must be shared by every gunicorn process: Redis when the broker is
+# Redis (or CACHE_URL says so), otherwise files under DATA_DIR (the embedded default).
+if env("CACHE_URL", default=""):
+    CACHES = {"default": env.cache_url("CACHE_URL")}
+elif env("CELERY_BROKER_URL", default="").startswith("redis"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env("CELERY_BROKER_URL"),
+            "KEY_PREFIX": "cache",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+            "OPTIONS": {"MAX_ENTRIES": env.int("FILE_CACHE_MAX_ENTRIES", default=20000)},
+        }
+    }
 
 # API tokens (django-rest-knox): hashed at rest, one per login, a fixed lifetime from login (not
 # renewed on use: a leaked token dies on time, and a request costs no write).
@@ -239,6 +273,8 @@ WEBHOOK_RETRY_SCHEDULE = env.list(
     cast=float,
     default=[5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800],
 )
+# Each subscription turns an outcome into one signed POST: a bound on the amplification.
+WEBHOOK_MAX_SUBSCRIPTIONS_PER_USER = env.int("WEBHOOK_MAX_SUBSCRIPTIONS_PER_USER", default=10)
 # A subscription whose deliveries failed this many times in a row is disabled.
 WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
 

@@ -21,3 +21,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 # Every request rings in the in-process tests (their events reuse ids across tests, and no
 # sweeper runs); latches have tests of their own and run in the integration tier.
 BOOKING_DOORBELL_TTL_SECONDS = 0.0
+
+# Tests make hundreds of registrations, logins and commands from one address in seconds: the
+# limits are raised here, and the throttle tests set the rates they test. A per-process cache,
+# cleared around every test (tests/conftest.py).
+THROTTLE_RATES = {scope: "100000/min" for scope in THROTTLE_RATES}  # noqa: F405
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -19,6 +19,16 @@ def wait_until(predicate, *, timeout: float = 10.0, interval: float = 0.02, mess
         time.sleep(interval)
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Throttle counts (the cache) never leak from one test into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def api():
     """An API client; ``api.as_user(user)`` authenticates it with the user's token."""

@@ -8,6 +8,12 @@ from rest_framework.views import APIView
 
 from apps.accounts import services
 from apps.accounts.models import user_type
+from apps.core.throttling import (
+    LoginIpThrottle,
+    LoginUsernameThrottle,
+    RegisterIpThrottle,
+    RegisterUsernameThrottle,
+)
 
 User = get_user_model()
 
@@ -111,6 +117,7 @@ class _TokenIssuingView(APIView):
 )
 class RegisterOrganizerView(_TokenIssuingView):
     input_serializer = RegisterOrganizerSerializer
+    throttle_classes = [RegisterIpThrottle, RegisterUsernameThrottle]
 
     def issue(self, data):
         organizer, key, token = services.register_organizer(**data)
@@ -126,6 +133,7 @@ class RegisterOrganizerView(_TokenIssuingView):
 )
 class RegisterCustomerView(_TokenIssuingView):
     input_serializer = RegisterCustomerSerializer
+    throttle_classes = [RegisterIpThrottle, RegisterUsernameThrottle]
 
     def issue(self, data):
         customer, key, token = services.register_customer(**data)
@@ -141,6 +149,7 @@ class RegisterCustomerView(_TokenIssuingView):
 )
 class LoginView(_TokenIssuingView):
     input_serializer = LoginSerializer
+    throttle_classes = [LoginIpThrottle, LoginUsernameThrottle]
     success_status = status.HTTP_200_OK
 
     def issue(self, data):

@@ -23,6 +23,7 @@ from apps.bookings.serializers import (
     BookRequestSerializer,
 )
 from apps.core.exceptions import Conflict, PermissionDenied
+from apps.core.throttling import CommandThrottle
 
 PREFER_HEADER = OpenApiParameter(
     "Prefer",
@@ -65,6 +66,7 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     serializer_class = BookingSerializer
     filterset_class = BookingFilter
+    throttle_classes = [CommandThrottle]
     search_fields = ["event__title"]
     ordering_fields = ["created_at", "updated_at", "event__start_time"]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
@@ -163,6 +165,7 @@ class BookingRequestViewSet(
 
     serializer_class = BookingRequestSerializer
     filterset_class = RequestFilter
+    throttle_classes = [CommandThrottle]
     lookup_field = "uid"
     lookup_value_regex = "[0-9a-fA-F-]{32,36}"
     ordering_fields = ["id", "created_at", "decided_at"]

@@ -4,6 +4,7 @@
 """
 
 import logging
+import math
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
@@ -55,6 +56,7 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.Throttled):
         view = context.get("view")
         metrics.count_throttled(type(view).__name__ if view is not None else "unknown")
+        return _throttled(exc, context)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -71,6 +73,23 @@ def exception_handler(exc, context):
         body = error_body(str(code), str(detail))
     response.data = body
     return response
+
+
+def _throttled(exc: exceptions.Throttled, context) -> Response:
+    """Every throttled request answers here (apps.core.throttling): 429 with Retry-After."""
+    request = context.get("request")
+    scope = getattr(request, "throttled_scope", "") if request is not None else ""
+    retry_after = max(1, math.ceil(exc.wait or 1))
+    logger.info("throttled: scope=%s path=%s", scope, getattr(request, "path", ""))
+    return Response(
+        error_body(
+            "throttled",
+            f"Too many requests; retry in {retry_after} s.",
+            {"scope": scope, "retry_after": retry_after},
+        ),
+        status=status.HTTP_429_TOO_MANY_REQUESTS,
+        headers={"Retry-After": str(retry_after)},
+    )
 
 
 def _json_handler(status_code: int, code: str, message: str):

@@ -13,6 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from apps.core.throttling import WebhookChangeThrottle
 from apps.webhooks import selectors, services
 from apps.webhooks.models import (
     DeliveryStatus,
@@ -137,6 +138,7 @@ class SubscriptionViewSet(
     shown once (at creation and at rotation)."""
 
     serializer_class = SubscriptionSerializer
+    throttle_classes = [WebhookChangeThrottle]
     filterset_fields = ["is_active"]
     search_fields = ["url"]
     ordering_fields = ["id", "created_at", "consecutive_failures"]
@@ -207,6 +209,7 @@ class DeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     """Deliveries of the caller's subscriptions, by message id (webhook-id)."""
 
     serializer_class = DeliverySerializer
+    throttle_classes = [WebhookChangeThrottle]
     filterset_class = DeliveryFilter
     lookup_field = "uid"
     lookup_value_regex = "[0-9a-fA-F-]{32,36}"

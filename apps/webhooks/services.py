@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 import httpx
 from celery import current_app
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -94,10 +95,22 @@ def _event_types(event_types: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(event_types))
 
 
+@transaction.atomic
 def create_subscription(
     *, owner_id: int, url: str, event_types: Sequence[str], is_active: bool = True
 ) -> WebhookSubscription:
-    """A new subscription with a fresh secret (the caller shows it once)."""
+    """A new subscription with a fresh secret (the caller shows it once); at most
+    ``WEBHOOK_MAX_SUBSCRIPTIONS_PER_USER`` per user, or every outcome becomes that many POSTs."""
+    # Locks the owner's row (PostgreSQL; SQLite's write lock is taken at BEGIN), so two
+    # concurrent creations cannot both pass the count.
+    get_user_model().objects.select_for_update().filter(pk=owner_id).exists()
+    limit = settings.WEBHOOK_MAX_SUBSCRIPTIONS_PER_USER
+    if WebhookSubscription.objects.filter(owner_id=owner_id).count() >= limit:
+        raise Conflict(
+            f"At most {limit} webhook subscriptions per user; delete one first.",
+            code="subscription_limit_reached",
+            details={"limit": limit},
+        )
     return WebhookSubscription.objects.create(
         owner_id=owner_id,
         url=validate_url(url),

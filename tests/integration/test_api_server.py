@@ -1,9 +1,11 @@
-"""HTTP edges against a real gunicorn: a refused body never breaks a keep-alive connection."""
+"""The API under a real gunicorn (two processes): a refused body never breaks a keep-alive
+connection, and throttle counts are shared by the processes."""
 
 import contextlib
 import os
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -12,6 +14,7 @@ import pytest
 from workers.launcher import gunicorn_argv
 
 ROOT = Path(__file__).resolve().parents[2]
+LOGIN_LIMIT = 4
 
 
 def _free_port() -> int:
@@ -37,14 +40,29 @@ def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) 
 
 @pytest.fixture(scope="module")
 def api_server(tmp_path_factory):
-    """The API under gunicorn exactly as the launcher starts it (no workers needed here)."""
-    data = tmp_path_factory.mktemp("keepalive")
+    """The API under gunicorn as the launcher starts it, two processes, on the embedded
+    default (no booking workers needed here)."""
+    data = tmp_path_factory.mktemp("apiserver")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
-    env.update(DJANGO_SETTINGS_MODULE="config.settings", DATA_DIR=str(data), LOG_LEVEL="ERROR")
+    for name in ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL"):
+        env.pop(name, None)
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DATA_DIR=str(data),
+        LOG_LEVEL="ERROR",
+        THROTTLE_LOGIN_PER_USERNAME=f"{LOGIN_LIMIT}/min",
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=120,
+    )
     with open(data / "gunicorn.log", "ab") as log:
         process = subprocess.Popen(
-            gunicorn_argv(f"127.0.0.1:{port}", 1, 2),
+            gunicorn_argv(f"127.0.0.1:{port}", 2, 2),
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -127,3 +145,19 @@ def test_a_small_body_keeps_the_connection_alive(api_server):
             status, headers, _ = _read_response(sock)
             assert status == 400
             assert headers["connection"].lower() == "keep-alive"
+
+
+def test_login_throttle_counts_are_shared_by_every_gunicorn_process(api_server):
+    """Each attempt on a new connection (the two processes share the listening socket): the
+    limit holds in total, not per process."""
+    statuses = []
+    for _ in range(LOGIN_LIMIT * 3):
+        with httpx.Client(base_url=f"http://127.0.0.1:{api_server}", timeout=10) as client:
+            statuses.append(
+                client.post(
+                    "/userapi/login/", json={"username": "mallory", "password": "guess"}
+                ).status_code
+            )
+
+    assert statuses[:LOGIN_LIMIT] == [401] * LOGIN_LIMIT
+    assert set(statuses[LOGIN_LIMIT:]) == {429}

@@ -1,0 +1,111 @@
+"""Rate limits (DRF throttles) with their rates in ``settings.THROTTLE_RATES``.
+
+Every throttle here derives from :class:`ScopedRateThrottle`; a refused request becomes a
+``429`` in the one error shape, with ``Retry-After``, in ``apps.core.errors`` (the one place a
+throttled request passes). Counts live in the ``default`` cache, which every process shares
+(Redis on the scale-out profile, files under ``DATA_DIR`` on the embedded default).
+"""
+
+import unicodedata
+
+from django.conf import settings
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.throttling import SimpleRateThrottle
+
+OFF = ("", "off", "none")
+
+
+class ScopedRateThrottle(SimpleRateThrottle):
+    """A throttle whose rate is ``settings.THROTTLE_RATES[scope]`` (read per request, so tests
+    and deployments set it; ``off`` disables it). Subclasses say what a request is counted by."""
+
+    scope: str
+    writes_only = False
+
+    def __init__(self):
+        # The rate is read in allow_request; SimpleRateThrottle's reads DRF's settings at init.
+        pass
+
+    def get_rate(self) -> str | None:
+        rate = settings.THROTTLE_RATES.get(self.scope)
+        return None if rate is None or rate.strip().lower() in OFF else rate
+
+    def ident(self, request, view) -> str | None:
+        """What to count this request by; None: not counted."""
+        raise NotImplementedError
+
+    def get_cache_key(self, request, view) -> str | None:
+        ident = self.ident(request, view)
+        if ident is None:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+    def allow_request(self, request, view) -> bool:
+        if self.writes_only and request.method in SAFE_METHODS:
+            return True
+        self.rate = self.get_rate()
+        if self.rate is None:
+            return True
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        allowed = super().allow_request(request, view)
+        if not allowed:
+            # Read by the error handler, which names the scope in the 429.
+            request.throttled_scope = self.scope
+        return allowed
+
+
+class PerIpThrottle(ScopedRateThrottle):
+    """Counted by client address (``REMOTE_ADDR``, or ``X-Forwarded-For`` behind
+    ``REST_FRAMEWORK["NUM_PROXIES"]`` trusted proxies)."""
+
+    def ident(self, request, view) -> str | None:
+        return self.get_ident(request)
+
+
+class PerUserThrottle(ScopedRateThrottle):
+    """Counted by the signed-in user; write methods only (reads are not limited)."""
+
+    writes_only = True
+
+    def ident(self, request, view) -> str | None:
+        return str(request.user.pk) if request.user and request.user.is_authenticated else None
+
+
+class PerUsernameThrottle(ScopedRateThrottle):
+    """Counted by the ``username`` in the body, normalised as accounts store it (NFKC,
+    case-folded), so that spellings of one name share a count."""
+
+    def ident(self, request, view) -> str | None:
+        data = request.data
+        username = data.get("username") if isinstance(data, dict) else None
+        if not isinstance(username, str) or not username:
+            return None
+        return unicodedata.normalize("NFKC", username).casefold()[:150]
+
+
+class LoginIpThrottle(PerIpThrottle):
+    scope = "login_ip"
+
+
+class LoginUsernameThrottle(PerUsernameThrottle):
+    scope = "login_username"
+
+
+class RegisterIpThrottle(PerIpThrottle):
+    scope = "register_ip"
+
+
+class RegisterUsernameThrottle(PerUsernameThrottle):
+    scope = "register_username"
+
+
+class CommandThrottle(PerUserThrottle):
+    """Booking commands (book, cancel, reactivate, leave the waitlist) per user."""
+
+    scope = "commands"
+
+
+class WebhookChangeThrottle(PerUserThrottle):
+    """Changes to webhook subscriptions (create, update, delete, rotate, redeliver) per user."""
+
+    scope = "webhook_changes"

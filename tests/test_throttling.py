@@ -1,0 +1,156 @@
+"""Rate limits: 429 in the error shape with Retry-After, per IP, per username, per user."""
+
+import pytest
+
+from apps.webhooks.models import WebhookSubscription
+from tests.factories import PASSWORD, CustomerFactory, EventFactory
+
+pytestmark = pytest.mark.django_db
+
+OFF = "100000/min"
+
+
+@pytest.fixture
+def rates(settings):
+    """Every scope effectively off; a test tightens the one it checks."""
+    settings.THROTTLE_RATES = {
+        scope: OFF
+        for scope in (
+            "login_ip",
+            "login_username",
+            "register_ip",
+            "register_username",
+            "commands",
+            "webhook_changes",
+        )
+    }
+    return settings.THROTTLE_RATES
+
+
+def login(api, username: str, password: str = "wrong-password", ip: str = "10.0.0.1"):
+    return api.post(
+        "/userapi/login/",
+        {"username": username, "password": password},
+        format="json",
+        REMOTE_ADDR=ip,
+    )
+
+
+def assert_throttled(response, scope: str) -> None:
+    assert response.status_code == 429
+    error = response.json()["error"]
+    assert error["code"] == "throttled"
+    assert error["details"]["scope"] == scope
+    assert int(response["Retry-After"]) >= 1
+    assert error["details"]["retry_after"] == int(response["Retry-After"])
+
+
+def test_wrong_passwords_for_one_username_are_throttled_whatever_the_address(api, rates):
+    rates["login_username"] = "5/min"
+    CustomerFactory(user__username="alice")
+
+    answers = [login(api, "alice", ip=f"10.0.0.{i}").status_code for i in range(5)]
+    sixth = login(api, "ALICE", ip="10.0.0.99")
+
+    assert answers == [401] * 5
+    assert_throttled(sixth, "login_username")
+    # Even the right password waits: the count is per username, not per failure.
+    assert login(api, "alice", password=PASSWORD, ip="10.0.0.100").status_code == 429
+
+
+def test_logins_from_one_address_are_throttled_across_usernames(api, rates):
+    rates["login_ip"] = "3/min"
+
+    answers = [login(api, f"user{i}").status_code for i in range(3)]
+    fourth = login(api, "someone-else")
+
+    assert answers == [401] * 3
+    assert_throttled(fourth, "login_ip")
+    assert login(api, "someone-else", ip="10.0.0.2").status_code == 401
+
+
+def test_registrations_from_one_address_are_throttled(api, rates):
+    rates["register_ip"] = "2/hour"
+
+    def register(name):
+        return api.post(
+            "/userapi/customer/register/",
+            {"username": name, "email": f"{name}@example.com", "password": "Blue-Kettle-Sings-71"},
+            format="json",
+            REMOTE_ADDR="10.0.0.7",
+        )
+
+    assert [register(n).status_code for n in ("ann", "ben")] == [201, 201]
+    assert_throttled(register("cat"), "register_ip")
+
+
+def test_booking_commands_are_throttled_per_user_and_reads_are_not(api, rates):
+    rates["commands"] = "2/min"
+    customer, other = CustomerFactory(), CustomerFactory()
+    events = [EventFactory() for _ in range(3)]
+    client = api.as_user(customer.user)
+
+    first = [client.post("/bookingapi/booking/", {"event": e.pk}, format="json") for e in events]
+
+    assert [r.status_code for r in first[:2]] == [202, 202]
+    assert_throttled(first[2], "commands")
+    assert client.get("/bookingapi/requests/").status_code == 200
+    other_client = api.as_user(other.user)
+    assert (
+        other_client.post("/bookingapi/booking/", {"event": events[2].pk}, format="json")
+    ).status_code == 202
+
+
+def test_webhook_subscription_changes_are_throttled_per_user(api, rates, settings):
+    rates["webhook_changes"] = "2/min"
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    client = api.as_user(CustomerFactory().user)
+    body = {"url": "http://127.0.0.1:9/hook", "event_types": ["booking.confirmed"]}
+
+    answers = [client.post("/webhookapi/subscription/", body, format="json") for _ in range(3)]
+
+    assert [a.status_code for a in answers[:2]] == [201, 201]
+    assert_throttled(answers[2], "webhook_changes")
+    assert client.get("/webhookapi/subscription/").status_code == 200
+
+
+def test_a_user_has_at_most_the_configured_number_of_subscriptions(api, settings):
+    settings.WEBHOOK_MAX_SUBSCRIPTIONS_PER_USER = 3
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    client = api.as_user(CustomerFactory().user)
+    body = {"url": "http://127.0.0.1:9/hook", "event_types": ["booking.confirmed"]}
+
+    answers = [client.post("/webhookapi/subscription/", body, format="json") for _ in range(4)]
+
+    assert [a.status_code for a in answers] == [201, 201, 201, 409]
+    assert answers[3].json()["error"]["code"] == "subscription_limit_reached"
+    assert WebhookSubscription.objects.count() == 3
+
+
+def test_the_subscription_limit_defaults_to_ten():
+    from config import settings as configured
+
+    assert configured.WEBHOOK_MAX_SUBSCRIPTIONS_PER_USER == 10
+
+
+def test_processes_share_throttle_counts_through_the_configured_cache(tmp_path):
+    """The embedded default counts in files (every gunicorn process sees them); with a Redis
+    broker the counts live in Redis."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from django.conf import settings; print(settings.CACHES['default']['BACKEND'])"
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CACHE_URL"))}
+    base.update(DJANGO_SETTINGS_MODULE="config.settings", DATA_DIR=str(tmp_path))
+    base.pop("CELERY_BROKER_URL", None)
+    backends = [
+        subprocess.run(
+            [sys.executable, "-c", code], env={**base, **extra}, capture_output=True, text=True
+        ).stdout.strip()
+        for extra in ({}, {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/0"})
+    ]
+    assert backends == [
+        "django.core.cache.backends.filebased.FileBasedCache",
+        "django.core.cache.backends.redis.RedisCache",
+    ]
