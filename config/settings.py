@@ -31,11 +31,44 @@ DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env("SECRET_KEY", default=INSECURE_DEFAULT_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 
-if ENVIRONMENT == "production":
-    if SECRET_KEY == INSECURE_DEFAULT_SECRET_KEY or len(SECRET_KEY) < 32:
-        raise ImproperlyConfigured("ENVIRONMENT=production needs SECRET_KEY (32+ characters).")
+PRODUCTION = ENVIRONMENT == "production"
+# Served only for `make bench` (the old design, for comparison); never in production.
+BENCH_LEGACY_ENDPOINT = env.bool("BENCH_LEGACY_ENDPOINT", default=False)
+
+if PRODUCTION:
+    # Django's deploy check wants 50+ characters with 5+ distinct ones.
+    if (
+        SECRET_KEY == INSECURE_DEFAULT_SECRET_KEY
+        or len(SECRET_KEY) < 50
+        or len(set(SECRET_KEY)) < 5
+        or SECRET_KEY.startswith("django-insecure-")
+    ):
+        raise ImproperlyConfigured(
+            "ENVIRONMENT=production needs SECRET_KEY: 50+ random characters "
+            '(python -c "import secrets; print(secrets.token_urlsafe(50))").'
+        )
     if DEBUG:
         raise ImproperlyConfigured("ENVIRONMENT=production refuses DEBUG=1.")
+    if BENCH_LEGACY_ENDPOINT:
+        raise ImproperlyConfigured(
+            "ENVIRONMENT=production refuses BENCH_LEGACY_ENDPOINT (a benchmark-only endpoint)."
+        )
+
+# --- HTTPS (production: behind a TLS-terminating proxy that sets X-Forwarded-Proto) ----------
+# The proxy must overwrite X-Forwarded-Proto; then request.is_secure() is true for https.
+if env.bool("SECURE_PROXY_SSL", default=PRODUCTION):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+# Load balancers, compose and Prometheus probe these over plain http from inside.
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=PRODUCTION)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Swagger UI, ReDoc and /api/schema/: on by default, off by default in production.
+API_DOCS_ENABLED = env.bool("API_DOCS_ENABLED", default=not PRODUCTION)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -48,6 +81,7 @@ INSTALLED_APPS = [
     "knox",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "apps.core",
     "apps.accounts",
     "apps.audit",
@@ -59,6 +93,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's, Swagger UI's and ReDoc's) from the app itself, no CDN.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -122,6 +158,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+# WhiteNoise serves the installed apps' static files straight from their packages, so no
+# collectstatic step is needed on the embedded default or in the image.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = False
 
 # A URL without its trailing slash is a JSON 404, not an HTML redirect that drops a POST body.
 APPEND_SLASH = False
@@ -202,6 +243,10 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and ReDoc from drf-spectacular-sidecar (pinned), served by the app: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "BookingStatusEnum": "apps.bookings.models.BookingStatus",

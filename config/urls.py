@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
@@ -12,10 +13,18 @@ urlpatterns = [
     path("webhookapi/", include("apps.webhooks.urls")),
     path("health/", HealthView.as_view(), name="health"),
     path("", include("apps.operations.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]
+
+if settings.API_DOCS_ENABLED:
+    urlpatterns += [
+        path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+        path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+        path(
+            "api/redoc/",
+            SpectacularRedocView.as_view(url_name="schema", template_name="core/redoc.html"),
+            name="redoc",
+        ),
+    ]
 
 handler400 = "apps.core.errors.handler400"
 handler403 = "apps.core.errors.handler403"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-GOOD_KEY = "k" * 50
+GOOD_KEY = "Zq3-vN8pL2xR7tY1wK9mB4cF6hJ0sD5gA_eU8iO3nQ7rT2yW1zX"
 
 
 def load_settings(tmp_path, **env) -> subprocess.CompletedProcess:
@@ -29,6 +29,9 @@ def load_settings(tmp_path, **env) -> subprocess.CompletedProcess:
     [
         ({}, "SECRET_KEY"),
         ({"SECRET_KEY": "short"}, "SECRET_KEY"),
+        ({"SECRET_KEY": "x" * 40}, "SECRET_KEY"),
+        ({"SECRET_KEY": "ab" * 30}, "SECRET_KEY"),
+        ({"SECRET_KEY": GOOD_KEY, "BENCH_LEGACY_ENDPOINT": "1"}, "BENCH_LEGACY_ENDPOINT"),
         ({"SECRET_KEY": GOOD_KEY, "DEBUG": "1"}, "DEBUG"),
     ],
 )
@@ -62,3 +65,90 @@ def test_the_embedded_default_needs_no_server(tmp_path):
         timeout=60,
     )
     assert loaded.stdout.split() == ["django.db.backends.sqlite3", "safefs://"]
+
+
+def run_manage(tmp_path, *args: str, **env) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SECRET"))}
+    for name in ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL"):
+        environment.pop(name, None)
+    environment.update(DJANGO_SETTINGS_MODULE="config.settings", DATA_DIR=str(tmp_path), **env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def last_line(done: subprocess.CompletedProcess) -> str:
+    return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+
+
+PRODUCTION = {"ENVIRONMENT": "production", "SECRET_KEY": GOOD_KEY, "ALLOWED_HOSTS": "api.example"}
+
+
+def test_the_deploy_check_is_clean_in_production(tmp_path):
+    checked = run_manage(tmp_path, "check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+
+    assert checked.returncode == 0, checked.stderr + checked.stdout
+    assert "no issues" in checked.stdout
+
+
+def test_production_trusts_the_tls_proxy_and_sends_hsts(tmp_path):
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.SECURE_PROXY_SSL_HEADER, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS > 0, "
+        "s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.API_DOCS_ENABLED)"
+    )
+    shown = run_manage(tmp_path, "shell", "-c", code, **PRODUCTION)
+
+    assert last_line(shown) == "('HTTP_X_FORWARDED_PROTO', 'https') True True True True False"
+
+
+def test_production_refuses_to_seed_demo_accounts(tmp_path):
+    assert run_manage(tmp_path, "migrate", "--noinput", "-v", "0", **PRODUCTION).returncode == 0
+
+    seeded = run_manage(tmp_path, "seed_demo", **PRODUCTION)
+
+    assert seeded.returncode != 0
+    assert "production" in seeded.stderr
+    count = run_manage(
+        tmp_path,
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; print(User.objects.count())",
+        **PRODUCTION,
+    )
+    assert last_line(count) == "0"
+
+
+def test_api_docs_can_be_switched_off_and_on(tmp_path):
+    code = (
+        "from django.test import Client; c = Client(HTTP_HOST='api.example'); "
+        "print(c.get('/api/docs/').status_code, c.get('/api/schema/').status_code)"
+    )
+    off = run_manage(
+        tmp_path, "shell", "-c", code, API_DOCS_ENABLED="0", ALLOWED_HOSTS="api.example"
+    )
+    on = run_manage(
+        tmp_path, "shell", "-c", code, **PRODUCTION, API_DOCS_ENABLED="1", SECURE_SSL_REDIRECT="0"
+    )
+
+    assert last_line(off).split() == ["404", "404"]
+    assert last_line(on).split() == ["200", "200"], on.stderr
+
+
+def test_docker_compose_requires_a_redis_password():
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    redis = compose["services"]["redis"]
+    command = " ".join(redis["command"])
+    assert "--requirepass" in command
+    assert "${REDIS_PASSWORD:?" in command
+    assert "REDIS_PASSWORD" in " ".join(redis["healthcheck"]["test"])
+    example = (ROOT / ".env.example").read_text()
+    broker = next(line for line in example.splitlines() if line.startswith("CELERY_BROKER_URL="))
+    assert broker.startswith("CELERY_BROKER_URL=redis://:")  # a password before the host

@@ -6,8 +6,9 @@ Every demo user logs in with ``DEMO_PASSWORD``.
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -43,6 +44,11 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):
+        if settings.PRODUCTION:
+            raise CommandError(
+                "seed_demo refuses ENVIRONMENT=production: demo accounts share a published "
+                "password."
+            )
         organizers = {
             username: self._organizer(username, name, address)
             for username, name, address in ORGANIZERS
