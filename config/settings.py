@@ -11,6 +11,8 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from apps.core.logs import logging_config
 
@@ -210,6 +212,13 @@ elif env("CELERY_BROKER_URL", default="").startswith("redis"):
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": env("CELERY_BROKER_URL"),
             "KEY_PREFIX": "cache",
+            # A Redis outage must not hold requests: no retries, short timeouts, and the
+            # throttles fail open for a few seconds (apps.core.throttling).
+            "OPTIONS": {
+                "socket_connect_timeout": 0.5,
+                "socket_timeout": 0.5,
+                "retry": Retry(NoBackoff(), 0),
+            },
         }
     }
 else:

@@ -2,6 +2,7 @@
 
 import pytest
 
+from apps.core import throttling
 from apps.webhooks.models import WebhookSubscription
 from tests.factories import PASSWORD, CustomerFactory, EventFactory
 
@@ -154,3 +155,26 @@ def test_processes_share_throttle_counts_through_the_configured_cache(tmp_path):
         "django.core.cache.backends.filebased.FileBasedCache",
         "django.core.cache.backends.redis.RedisCache",
     ]
+
+
+def test_a_cache_outage_lets_requests_through(api, rates, settings, monkeypatch):
+    """The throttles' cache (Redis on the scale-out profile) down: limits wait, requests do not."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed_port}/0",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    rates["login_username"] = "1/min"
+    monkeypatch.setattr(throttling, "_cache_down_until", 0.0)
+
+    answers = [login(api, "alice").status_code for _ in range(3)]
+
+    assert answers == [401, 401, 401]
+    assert throttling._cache_down_until > 0  # the next requests do not ask the cache

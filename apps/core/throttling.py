@@ -6,13 +6,22 @@ throttled request passes). Counts live in the ``default`` cache, which every pro
 (Redis on the scale-out profile, files under ``DATA_DIR`` on the embedded default).
 """
 
+import hashlib
+import logging
+import time
 import unicodedata
 
 from django.conf import settings
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import SimpleRateThrottle
 
+logger = logging.getLogger(__name__)
+
 OFF = ("", "off", "none")
+# After a cache error, this process lets requests through without asking the cache again for
+# this long (one failed round trip per window, not one per request).
+CACHE_RETRY_SECONDS = 5.0
+_cache_down_until = 0.0
 
 
 class ScopedRateThrottle(SimpleRateThrottle):
@@ -47,7 +56,19 @@ class ScopedRateThrottle(SimpleRateThrottle):
         if self.rate is None:
             return True
         self.num_requests, self.duration = self.parse_rate(self.rate)
-        allowed = super().allow_request(request, view)
+        global _cache_down_until
+        if time.monotonic() < _cache_down_until:
+            return True
+        try:
+            allowed = super().allow_request(request, view)
+        except Exception:  # noqa: BLE001 - the cache is down: limits wait, requests do not
+            _cache_down_until = time.monotonic() + CACHE_RETRY_SECONDS
+            logger.warning(
+                "throttles: cache unavailable; requests pass unthrottled for %s s",
+                CACHE_RETRY_SECONDS,
+                exc_info=True,
+            )
+            return True
         if not allowed:
             # Read by the error handler, which names the scope in the 429.
             request.throttled_scope = self.scope
@@ -80,7 +101,8 @@ class PerUsernameThrottle(ScopedRateThrottle):
         username = data.get("username") if isinstance(data, dict) else None
         if not isinstance(username, str) or not username:
             return None
-        return unicodedata.normalize("NFKC", username).casefold()[:150]
+        normalised = unicodedata.normalize("NFKC", username).casefold()[:150]
+        return hashlib.sha256(normalised.encode()).hexdigest()  # a safe cache key
 
 
 class LoginIpThrottle(PerIpThrottle):
