@@ -34,8 +34,6 @@ SECRET_KEY = env("SECRET_KEY", default=INSECURE_DEFAULT_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 
 PRODUCTION = ENVIRONMENT == "production"
-# Served only for `make bench` (the old design, for comparison); never in production.
-BENCH_LEGACY_ENDPOINT = env.bool("BENCH_LEGACY_ENDPOINT", default=False)
 
 if PRODUCTION:
     # Django's deploy check wants 50+ characters with 5+ distinct ones.
@@ -51,10 +49,6 @@ if PRODUCTION:
         )
     if DEBUG:
         raise ImproperlyConfigured("ENVIRONMENT=production refuses DEBUG=1.")
-    if BENCH_LEGACY_ENDPOINT:
-        raise ImproperlyConfigured(
-            "ENVIRONMENT=production refuses BENCH_LEGACY_ENDPOINT (a benchmark-only endpoint)."
-        )
 
 # --- HTTPS (production: behind a TLS-terminating proxy that sets X-Forwarded-Proto) ----------
 # The proxy must overwrite X-Forwarded-Proto; then request.is_secure() is true for https.

@@ -13,7 +13,8 @@ GOOD_KEY = "Zq3-vN8pL2xR7tY1wK9mB4cF6hJ0sD5gA_eU8iO3nQ7rT2yW1zX"
 
 def load_settings(tmp_path, **env) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SECRET"))}
-    environment.update(DJANGO_SETTINGS_MODULE="config.settings", DATA_DIR=str(tmp_path), **env)
+    environment.update(DJANGO_SETTINGS_MODULE="config.settings", DATA_DIR=str(tmp_path))
+    environment.update(env)
     return subprocess.run(
         [sys.executable, "-c", "from django.conf import settings; print(settings.DEBUG)"],
         cwd=ROOT,
@@ -31,7 +32,6 @@ def load_settings(tmp_path, **env) -> subprocess.CompletedProcess:
         ({"SECRET_KEY": "short"}, "SECRET_KEY"),
         ({"SECRET_KEY": "x" * 40}, "SECRET_KEY"),
         ({"SECRET_KEY": "ab" * 30}, "SECRET_KEY"),
-        ({"SECRET_KEY": GOOD_KEY, "BENCH_LEGACY_ENDPOINT": "1"}, "BENCH_LEGACY_ENDPOINT"),
         ({"SECRET_KEY": GOOD_KEY, "DEBUG": "1"}, "DEBUG"),
     ],
 )
@@ -39,6 +39,17 @@ def test_production_refuses_insecure_defaults(tmp_path, env, refusal):
     loaded = load_settings(tmp_path, ENVIRONMENT="production", **env)
     assert loaded.returncode != 0
     assert "ImproperlyConfigured" in loaded.stderr and refusal in loaded.stderr
+
+
+def test_production_refuses_the_benchmarks_legacy_endpoint(tmp_path):
+    loaded = load_settings(
+        tmp_path,
+        ENVIRONMENT="production",
+        SECRET_KEY=GOOD_KEY,
+        DJANGO_SETTINGS_MODULE="bench.legacy.settings",
+    )
+    assert loaded.returncode != 0
+    assert "ImproperlyConfigured" in loaded.stderr and "bench.legacy" in loaded.stderr
 
 
 def test_production_starts_with_a_real_secret_and_debug_off(tmp_path):

@@ -6,3 +6,9 @@ from config.settings import MIDDLEWARE
 
 ROOT_URLCONF = "bench.legacy.urls"
 MIDDLEWARE = ["bench.probes.QueryCountMiddleware", *MIDDLEWARE]
+
+if PRODUCTION:  # noqa: F405
+    raise ImproperlyConfigured(  # noqa: F405
+        "ENVIRONMENT=production refuses bench.legacy.settings: the old design's endpoint is for "
+        "the benchmark only."
+    )
