@@ -178,3 +178,15 @@ def test_a_cache_outage_lets_requests_through(api, rates, settings, monkeypatch)
 
     assert answers == [401, 401, 401]
     assert throttling._cache_down_until > 0  # the next requests do not ask the cache
+
+
+def test_a_bad_body_is_the_requests_error_and_throttling_goes_on(api, rates, monkeypatch):
+    monkeypatch.setattr(throttling, "_cache_down_until", 0.0)
+    rates["login_username"] = "1/min"
+
+    bad = api.post("/userapi/login/", data="{not json", content_type="application/json")
+
+    assert bad.status_code == 400
+    assert throttling._cache_down_until == 0.0
+    assert login(api, "alice").status_code == 401
+    assert login(api, "alice").status_code == 429

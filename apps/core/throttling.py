@@ -56,23 +56,34 @@ class ScopedRateThrottle(SimpleRateThrottle):
         if self.rate is None:
             return True
         self.num_requests, self.duration = self.parse_rate(self.rate)
-        global _cache_down_until
-        if time.monotonic() < _cache_down_until:
+        # Outside the cache guard: a bad body (400, 413) is the request's error, not the cache's.
+        self.key = self.get_cache_key(request, view)
+        if self.key is None or time.monotonic() < _cache_down_until:
             return True
         try:
-            allowed = super().allow_request(request, view)
+            self.history = self.cache.get(self.key, [])
+            self.now = self.timer()
+            while self.history and self.history[-1] <= self.now - self.duration:
+                self.history.pop()
+            if len(self.history) >= self.num_requests:
+                # Read by the error handler, which names the scope in the 429.
+                request.throttled_scope = self.scope
+                return self.throttle_failure()
+            return self.throttle_success()
         except Exception:  # noqa: BLE001 - the cache is down: limits wait, requests do not
-            _cache_down_until = time.monotonic() + CACHE_RETRY_SECONDS
-            logger.warning(
-                "throttles: cache unavailable; requests pass unthrottled for %s s",
-                CACHE_RETRY_SECONDS,
-                exc_info=True,
-            )
+            _cache_unavailable(self.scope)
             return True
-        if not allowed:
-            # Read by the error handler, which names the scope in the 429.
-            request.throttled_scope = self.scope
-        return allowed
+
+
+def _cache_unavailable(scope: str) -> None:
+    global _cache_down_until
+    _cache_down_until = time.monotonic() + CACHE_RETRY_SECONDS
+    logger.warning(
+        "throttle %s: cache unavailable; requests pass unthrottled for %s s",
+        scope,
+        CACHE_RETRY_SECONDS,
+        exc_info=True,
+    )
 
 
 class PerIpThrottle(ScopedRateThrottle):

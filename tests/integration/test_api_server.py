@@ -50,7 +50,7 @@ def api_server(tmp_path_factory):
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
         DATA_DIR=str(data),
-        LOG_LEVEL="ERROR",
+        LOG_LEVEL="WARNING",
         THROTTLE_LOGIN_PER_USERNAME=f"{LOGIN_LIMIT}/min",
     )
     subprocess.run(
@@ -159,5 +159,5 @@ def test_login_throttle_counts_are_shared_by_every_gunicorn_process(api_server):
                 ).status_code
             )
 
-    assert statuses[:LOGIN_LIMIT] == [401] * LOGIN_LIMIT
-    assert set(statuses[LOGIN_LIMIT:]) == {429}
+    assert statuses[:LOGIN_LIMIT] == [401] * LOGIN_LIMIT, statuses
+    assert set(statuses[LOGIN_LIMIT:]) == {429}, statuses
