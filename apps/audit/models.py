@@ -5,16 +5,19 @@ from django.db import models
 
 
 class Action(models.TextChoices):
-    REGISTER = "register"
+    """The older system's vocabulary, with ``content_type`` saying what was acted on (an event, a
+    booking, a user); outcomes it did not have keep names of their own."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    CANCEL = "cancel"
+    REACTIVATE = "reactivate"
     LOGIN = "login"
     LOGOUT = "logout"
-    EVENT_CREATE = "event_create"
-    EVENT_UPDATE = "event_update"
-    EVENT_DELETE = "event_delete"
+    REGISTER = "register"
     BOOKING_REQUEST = "booking_request"
-    BOOKING_CONFIRMED = "booking_confirmed"
     BOOKING_REJECTED = "booking_rejected"
-    BOOKING_CANCELLED = "booking_cancelled"
     BOOKING_WAITLISTED = "booking_waitlisted"
     BOOKING_PROMOTED = "booking_promoted"
     WAITLIST_LEFT = "waitlist_left"

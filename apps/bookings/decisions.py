@@ -32,14 +32,14 @@ logger = logging.getLogger(__name__)
 
 
 HISTORY_ACTIONS = {
-    Reason.BOOKED: Action.BOOKING_CONFIRMED,
-    Reason.REACTIVATED: Action.BOOKING_CONFIRMED,
-    Reason.CANCELLED: Action.BOOKING_CANCELLED,
+    Reason.BOOKED: Action.CREATE,
+    Reason.REACTIVATED: Action.REACTIVATE,
+    Reason.CANCELLED: Action.CANCEL,
     Reason.PROMOTED: Action.BOOKING_PROMOTED,
     Reason.WAITLISTED: Action.BOOKING_WAITLISTED,
     Reason.LEFT_WAITLIST: Action.WAITLIST_LEFT,
     Reason.CAPACITY_CHANGED: Action.CAPACITY_CHANGED,
-    Reason.EVENT_CANCELLED: Action.EVENT_DELETE,
+    Reason.EVENT_CANCELLED: Action.DELETE,
 }
 
 
@@ -202,7 +202,7 @@ class _Ledger:
             self._history(
                 booking,
                 user_id=users[booking.customer_id],
-                action=Action.BOOKING_CANCELLED,
+                action=Action.CANCEL,
                 details={"reason": Reason.EVENT_CANCELLED, "request": str(command.uid)},
             )
             self.outcomes.append(Outcome("booking.cancelled", command, booking))

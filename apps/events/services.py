@@ -59,7 +59,7 @@ def create_event(
     )
     record(
         user_id=creator.user_id,
-        action=Action.EVENT_CREATE,
+        action=Action.CREATE,
         target=event,
         details={"title": title, "capacity": capacity},
     )
@@ -95,7 +95,7 @@ def update_event(
         event.save(update_fields=[*changed, "updated_at"])
         record(
             user_id=user_id,
-            action=Action.EVENT_UPDATE,
+            action=Action.UPDATE,
             target=event,
             details={"changed": sorted(changed)},
         )
@@ -132,7 +132,7 @@ def delete_event(
         Event.objects.filter(pk=event.pk).update(deleted_at=timezone.now())
         record(
             user_id=user_id,
-            action=Action.EVENT_DELETE,
+            action=Action.DELETE,
             target=event,
             details={"title": event.title},
         )

@@ -78,7 +78,7 @@ def test_creating_an_event_is_recorded(api, organizer):
     )
 
     event = Event.objects.get(pk=response.json()["id"])
-    point = only_point(action=Action.EVENT_CREATE)
+    point = only_point(action=Action.CREATE)
     assert (point.user, point.target) == (organizer.user, event)
     assert point.details == {"title": "Jazz night", "capacity": 7}
 
@@ -88,7 +88,7 @@ def test_updating_an_event_records_the_changed_fields(api, organizer, event):
         f"/eventapi/event/{event.pk}/", {"title": "New", "description": "Text"}, format="json"
     )
 
-    point = only_point(action=Action.EVENT_UPDATE)
+    point = only_point(action=Action.UPDATE)
     assert (point.user, point.target) == (organizer.user, event)
     assert point.details == {"changed": ["description", "title"]}
 
@@ -98,13 +98,13 @@ def test_an_update_that_changes_nothing_records_nothing(api, organizer, event):
         f"/eventapi/event/{event.pk}/", {"title": event.title}, format="json"
     )
 
-    assert not HistoryPoint.objects.filter(action=Action.EVENT_UPDATE).exists()
+    assert not HistoryPoint.objects.filter(action=Action.UPDATE).exists()
 
 
 def test_deleting_an_event_is_recorded(api, organizer, event):
     api.as_user(organizer.user).delete(f"/eventapi/event/{event.pk}/")
 
-    point = only_point(action=Action.EVENT_DELETE)
+    point = only_point(action=Action.DELETE)
     assert point.user == organizer.user
     assert (point.content_type, point.object_id) == (content_type_of(Event), str(event.pk))
     assert point.details == {"title": event.title}
@@ -190,7 +190,7 @@ def test_history_refuses_an_unknown_action(api, customer):
 
 def test_history_filters_by_model_name(api, organizer):
     event = EventFactory(creator=organizer)
-    on_event = record(user_id=organizer.user_id, action=Action.EVENT_UPDATE, target=event)
+    on_event = record(user_id=organizer.user_id, action=Action.UPDATE, target=event)
     record(user_id=organizer.user_id, action=Action.LOGIN, target=organizer.user)
 
     body = api.as_user(organizer.user).get(URL, {"content_type": "event"}).json()

@@ -208,7 +208,7 @@ def test_a_forced_delete_cancels_every_booking_and_the_waitlist_through_the_queu
     assert booked_event.deleted_at is not None
     assert (booked_event.seats_taken, booked_event.waitlist_size) == (0, 0)
     assert client.get(f"/eventapi/event/{booked_event.pk}/").status_code == 404
-    assert HistoryPoint.objects.filter(action=Action.BOOKING_CANCELLED).count() == 3
+    assert HistoryPoint.objects.filter(action=Action.CANCEL).count() == 3
     assert_healthy()
 
 

@@ -224,7 +224,7 @@ def test_every_decision_writes_one_history_row_naming_its_request(event, custome
         assert rows[0].details["reason"] == command.reason
     actions = sorted(HistoryPoint.objects.values_list("action", flat=True))
     assert actions == sorted(
-        [Action.BOOKING_CONFIRMED, Action.BOOKING_REJECTED, Action.BOOKING_CONFIRMED]
+        [Action.CREATE, Action.BOOKING_REJECTED, Action.CREATE]
     )
 
 
@@ -233,7 +233,7 @@ def test_a_confirmed_booking_history_row_points_at_the_new_booking(event, custom
 
     decide_pending(event_id=event.pk)
 
-    point = HistoryPoint.objects.get(action=Action.BOOKING_CONFIRMED)
+    point = HistoryPoint.objects.get(action=Action.CREATE)
     assert point.target == Booking.objects.get(event=event, customer=customer)
 
 
