@@ -84,11 +84,30 @@ def request_command(
     except IntegrityError:
         # Two requests raced with the same key: the other one recorded the command.
         earlier = _earlier_request(user_id=user_id, key=idempotency_key, digest=digest)
-        if earlier is None:
-            raise
-        return earlier, False
+        if earlier is not None:
+            return earlier, False
+        if kind == CommandKind.BOOK:
+            _refuse_second_pending_book(customer_id=customer_id, event_id=event.pk)
+        raise
     command._state.adding = False
     return command, True
+
+
+def _refuse_second_pending_book(*, customer_id: int | None, event_id: int) -> None:
+    """At most one pending book command per customer and event (a database constraint, so no
+    query on the accept path): the second one is a 409 that names the first."""
+    pending = BookingRequest.objects.filter(
+        kind=CommandKind.BOOK,
+        status=RequestStatus.PENDING,
+        customer_id=customer_id,
+        event_id=event_id,
+    ).first()
+    if pending is not None:
+        raise Conflict(
+            "You already have a booking request pending for this event.",
+            code="book_pending",
+            details={"request": str(pending.uid)},
+        )
 
 
 def _accepted(command: BookingRequest, event: Event) -> None:

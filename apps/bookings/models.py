@@ -126,6 +126,13 @@ class BookingRequest(models.Model):
                 condition=Q(status="waitlisted"),
                 name="request_one_waitlist_entry_per_customer",
             ),
+            # A customer's second book command for an event while the first is pending is
+            # refused when it is recorded (commands.request_command), not queued behind it.
+            models.UniqueConstraint(
+                fields=["customer", "event"],
+                condition=Q(kind="book", status="pending"),
+                name="request_one_pending_book_per_customer",
+            ),
         ]
         indexes = [
             # The worker's scan, the line position and the waitlist order all walk this index.

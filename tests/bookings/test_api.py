@@ -513,3 +513,18 @@ def test_prefer_wait_answers_202_with_the_waitlist_position_when_waitlisted(
     body = response.json()
     assert (body["status"], body["waitlist_position"]) == (RequestStatus.WAITLISTED, 1)
     assert check_invariants(pending_threshold_seconds=60) == []
+
+
+def test_a_second_book_while_the_first_is_pending_answers_409_at_once(api, event, customer):
+    client = api.as_user(customer.user)
+    first = client.post("/bookingapi/booking/", {"event": event.pk}, format="json")
+
+    second = client.post("/bookingapi/booking/", {"event": event.pk}, format="json")
+    replayed = client.post(
+        "/bookingapi/booking/", {"event": event.pk}, format="json", HTTP_IDEMPOTENCY_KEY="x"
+    )
+
+    assert first.status_code == 202
+    assert second.status_code == replayed.status_code == 409
+    assert second.json()["error"]["code"] == "book_pending"
+    assert second.json()["error"]["details"]["request"] == first.json()["id"]

@@ -16,6 +16,7 @@ from apps.bookings.models import (
     Reason,
     RequestStatus,
 )
+from apps.core.exceptions import Conflict
 from apps.events.models import Event
 from tests.factories import CustomerFactory, EventFactory
 
@@ -127,9 +128,40 @@ def test_only_the_given_event_is_decided(customer):
     assert outcome(other)[0] == RequestStatus.PENDING
 
 
-def test_a_second_booking_in_the_same_batch_is_a_duplicate(event, customer):
-    first, second = book(event, customer), book(event, customer)
+def test_a_second_book_command_while_the_first_is_pending_is_refused_at_once(event, customer):
+    first = book(event, customer)
 
+    with pytest.raises(Conflict) as refused:
+        book(event, customer)
+
+    assert refused.value.code == "book_pending"
+    assert refused.value.details == {"request": str(first.uid)}
+    assert BookingRequest.objects.filter(event=event).count() == 1
+
+
+def test_the_database_refuses_two_pending_book_commands_for_one_customer_and_event(event, customer):
+    from django.db import IntegrityError, transaction
+
+    book(event, customer)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        BookingRequest.objects.create(
+            kind=CommandKind.BOOK, user_id=customer.user_id, customer=customer, event=event
+        )
+
+
+def test_a_retry_with_the_same_idempotency_key_returns_the_pending_request(event, customer):
+    first = book(event, customer, idempotency_key="k-1")
+
+    again = book(event, customer, idempotency_key="k-1")
+
+    assert again.pk == first.pk
+
+
+def test_once_decided_a_second_book_command_is_a_duplicate(event, customer):
+    first = book(event, customer)
+    decide_pending(event_id=event.pk)
+
+    second = book(event, customer)
     decide_pending(event_id=event.pk)
 
     assert outcome(first) == (RequestStatus.CONFIRMED, Reason.BOOKED)
@@ -210,8 +242,9 @@ def test_the_counter_equals_the_active_bookings_after_a_mixed_sequence(organizer
 
 def test_every_decision_writes_one_history_row_naming_its_request(event, customer):
     other = CustomerFactory()
-    commands = [book(event, customer), book(event, customer), book(event, other)]
-
+    commands = [book(event, customer), book(event, other)]
+    decide_pending(event_id=event.pk)
+    commands.append(book(event, customer))  # a duplicate
     decide_pending(event_id=event.pk)
 
     for command in commands:
@@ -223,9 +256,7 @@ def test_every_decision_writes_one_history_row_naming_its_request(event, custome
         assert rows[0].user_id == command.user_id
         assert rows[0].details["reason"] == command.reason
     actions = sorted(HistoryPoint.objects.values_list("action", flat=True))
-    assert actions == sorted(
-        [Action.CREATE, Action.BOOKING_REJECTED, Action.CREATE]
-    )
+    assert actions == sorted([Action.CREATE, Action.BOOKING_REJECTED, Action.CREATE])
 
 
 def test_a_confirmed_booking_history_row_points_at_the_new_booking(event, customer):
