@@ -309,12 +309,19 @@ elif CELERY_BROKER_URL.startswith("redis"):
 # Celery's Django fixup closes the database connection around every task unless this is set;
 # connections are still dropped when unusable or older than CONN_MAX_AGE (config/celery.py).
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
-CELERY_WEBHOOK_CONCURRENCY = env.int("WEBHOOK_WORKER_CONCURRENCY", default=4)
+# Threads of the webhook worker (its own process: the scheduler and the sweeper never wait
+# behind outbound HTTP). One subscription holds at most one thread at a time.
+CELERY_WEBHOOK_CONCURRENCY = env.int("WEBHOOK_WORKER_CONCURRENCY", default=16)
 
 # --- webhooks -----------------------------------------------------------------------------------
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
 WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=3.0)
 WEBHOOK_READ_TIMEOUT_SECONDS = env.float("WEBHOOK_READ_TIMEOUT_SECONDS", default=5.0)
+# The whole attempt (resolve, connect, send, response) ends within this, however the receiver
+# drips its answer; an attempt's claim lasts longer (apps.webhooks.services).
+WEBHOOK_ATTEMPT_DEADLINE_SECONDS = env.float("WEBHOOK_ATTEMPT_DEADLINE_SECONDS", default=10.0)
+# Ports a webhook URL may use besides 80 and 443 ("*": any).
+WEBHOOK_ALLOWED_PORTS = env.list("WEBHOOK_ALLOWED_PORTS", default=["80", "443"])
 # Seconds between attempts: exponential, about a day in all; jitter is added per attempt.
 WEBHOOK_RETRY_SCHEDULE = env.list(
     "WEBHOOK_RETRY_SCHEDULE",

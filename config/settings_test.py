@@ -27,3 +27,6 @@ BOOKING_DOORBELL_TTL_SECONDS = 0.0
 # cleared around every test (tests/conftest.py).
 THROTTLE_RATES = {scope: "100000/min" for scope in THROTTLE_RATES}  # noqa: F405
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# The tests' webhook receivers listen on random ports of 127.0.0.1.
+WEBHOOK_ALLOWED_PORTS = ["*"]

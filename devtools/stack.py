@@ -62,6 +62,7 @@ class Stack:
                 "LOG_LEVEL": self.log_level,
                 # The tests' webhook receiver listens on 127.0.0.1.
                 "WEBHOOK_ALLOW_PRIVATE_URLS": "1",
+                "WEBHOOK_ALLOWED_PORTS": "*",
                 "PYTHONUNBUFFERED": "1",
             }
         )

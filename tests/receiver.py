@@ -1,7 +1,9 @@
 """A real HTTP receiver on 127.0.0.1 for webhook tests (in-process and against real stacks)."""
 
 import json
+import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -80,3 +82,53 @@ def receiver():
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)
+
+
+class DripReceiver:
+    """Accepts, reads the request, then sends its answer one byte every ``interval`` seconds
+    for up to ``for_seconds``: every read finishes well within a read timeout."""
+
+    def __init__(self, interval: float = 0.3, for_seconds: float = 30.0):
+        self.interval, self.for_seconds = interval, for_seconds
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/hook"
+        self.stop = threading.Event()
+        self.accepted = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        self.server.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:  # closed
+                return
+            self.accepted += 1
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        answer = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000
+        deadline = time.monotonic() + self.for_seconds
+        with conn:
+            try:
+                conn.recv(65536)
+                for byte in answer:
+                    if self.stop.is_set() or time.monotonic() > deadline:
+                        return
+                    conn.sendall(bytes([byte]))
+                    time.sleep(self.interval)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.close()
+
+
+@pytest.fixture
+def drip():
+    receiver = DripReceiver()
+    yield receiver
+    receiver.close()

@@ -1,6 +1,6 @@
 """Starts the service's processes and restarts any that die.
 
-    python -m workers run                 # every partition + general worker + beat
+    python -m workers run                 # every partition + general + webhook worker + beat
     python -m workers run --web 127.0.0.1:8000   # ... and the API under gunicorn
     python -m workers run --partitions 0-3 --no-general --no-beat   # a booking machine
     python -m workers partition 3         # one partition worker (takes the lease first)
@@ -82,32 +82,54 @@ def gunicorn_argv(bind: str, workers: int, threads: int) -> list[str]:
     ]
 
 
+def general_worker_argv(log_level: str) -> list[str]:
+    """The default queue: the sweeper and the webhook scheduler, short database tasks."""
+    return celery_argv(
+        "worker",
+        "-Q",
+        routing.DEFAULT_QUEUE,
+        "-P",
+        "threads",
+        "-c",
+        "2",
+        "-n",
+        "general@%h",
+        "--without-mingle",
+        "--without-gossip",
+        "-l",
+        log_level,
+    )
+
+
+def webhook_worker_argv(log_level: str) -> list[str]:
+    """The webhooks queue: outbound HTTP, one thread per attempt in flight."""
+    return celery_argv(
+        "worker",
+        "-Q",
+        routing.WEBHOOK_QUEUE,
+        "-P",
+        "threads",
+        "-c",
+        str(settings.CELERY_WEBHOOK_CONCURRENCY),
+        "-n",
+        "webhooks@%h",
+        "--without-mingle",
+        "--without-gossip",
+        "-l",
+        log_level,
+    )
+
+
 def children_for(args) -> list[Child]:
     children = [
         Child(f"partition {p}", partition_worker_argv(p))
         for p in routing.parse_partitions(args.partitions)
     ]
     if args.general:
-        children.append(
-            Child(
-                "general worker",
-                celery_argv(
-                    "worker",
-                    "-Q",
-                    f"{routing.DEFAULT_QUEUE},{routing.WEBHOOK_QUEUE}",
-                    "-P",
-                    "threads",
-                    "-c",
-                    str(settings.CELERY_WEBHOOK_CONCURRENCY),
-                    "-n",
-                    "general@%h",
-                    "--without-mingle",
-                    "--without-gossip",
-                    "-l",
-                    args.log_level,
-                ),
-            )
-        )
+        # Two processes: the sweeper and the webhook scheduler (default queue) never wait
+        # behind outbound HTTP (webhooks queue, its own thread pool).
+        children.append(Child("general worker", general_worker_argv(args.log_level)))
+        children.append(Child("webhook worker", webhook_worker_argv(args.log_level)))
     if args.beat:
         children.append(
             Child(
@@ -235,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         "--no-general",
         dest="general",
         action="store_false",
-        help="no worker for the default and webhooks queues",
+        help="no general worker (default queue) and no webhook worker (webhooks queue)",
     )
     run.add_argument("--no-beat", dest="beat", action="store_false", help="no scheduler")
     run.add_argument("--web", metavar="HOST:PORT", help="also serve the API with gunicorn")

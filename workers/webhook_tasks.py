@@ -12,8 +12,9 @@ from workers import routing
 
 @shared_task(name=routing.DELIVER_WEBHOOK_TASK, acks_late=True, ignore_result=True)
 def deliver(delivery_id: int) -> bool:
-    """One attempt of a due delivery; a duplicate or early message finds nothing to claim."""
-    return services.attempt_delivery(delivery_id=delivery_id) is not None
+    """A due delivery (then its subscription's next ones, one at a time); a duplicate or early
+    message finds nothing to claim."""
+    return services.deliver(delivery_id=delivery_id) > 0
 
 
 @shared_task(name=routing.PUBLISH_WEBHOOKS_TASK, ignore_result=True)

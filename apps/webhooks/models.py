@@ -38,6 +38,9 @@ class WebhookSubscription(models.Model):
     consecutive_failures = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # While an attempt to this subscription is in flight, the end of its lease: at most one
+    # attempt per subscription at a time, so a slow receiver holds one sender thread, not all.
+    sending_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-id"]

@@ -11,6 +11,7 @@ import json
 import logging
 import random
 import socket
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -43,6 +44,8 @@ RETRY_JITTER = 0.10
 # An in-flight attempt owns its delivery this long beyond the HTTP timeouts; after that a
 # crashed sender's delivery is due again.
 SEND_LEASE_MARGIN_SECONDS = 30.0
+# A sender goes on with the same subscription's next due delivery for at most this long.
+DRAIN_BUDGET_SECONDS = 30.0
 # A published delivery still not attempted after this long is published again (lost message).
 REDISPATCH_AFTER_SECONDS = 120.0
 DISPATCH_BATCH = 500
@@ -72,6 +75,12 @@ def validate_url(url: str) -> str:
             "The URL must not carry credentials.",
             code="invalid_url",
             details={"url": ["must not contain user:password@"]},
+        )
+    if not transport.port_allowed(parsed):
+        raise DomainError(
+            "The URL's port is not allowed.",
+            code="unsafe_url",
+            details={"url": ["only ports 80 and 443 (and WEBHOOK_ALLOWED_PORTS) are allowed"]},
         )
     address = transport.literal_address(parsed.host)
     if (
@@ -312,6 +321,11 @@ def dispatch_due_deliveries(*, limit: int = DISPATCH_BATCH) -> int:
     ids = list(
         _due(now)
         .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale))
+        .filter(attempt_count__lt=F("max_attempts"))
+        # A subscription with an attempt in flight is skipped: its sender sends these next.
+        .filter(
+            Q(subscription__sending_until__isnull=True) | Q(subscription__sending_until__lt=now)
+        )
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
@@ -330,18 +344,20 @@ def send_due_deliveries(*, limit: int = DISPATCH_BATCH) -> int:
 
 
 def _lease_seconds() -> float:
-    return (
-        settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS
-        + settings.WEBHOOK_READ_TIMEOUT_SECONDS
-        + SEND_LEASE_MARGIN_SECONDS
-    )
+    """An attempt's claim outlives its deadline, so no other sender takes it while it runs."""
+    return settings.WEBHOOK_ATTEMPT_DEADLINE_SECONDS + SEND_LEASE_MARGIN_SECONDS
 
 
 def claim_delivery(*, delivery_id: int, now: datetime | None = None) -> int | None:
     """Take the next attempt of a due delivery: a compare-and-set on ``attempt_count`` so two
     workers never send the same attempt. Returns the attempt number, or None if not ours."""
     now = now or timezone.now()
-    current = _due(now).filter(pk=delivery_id).values_list("attempt_count", flat=True).first()
+    current = (
+        _due(now)
+        .filter(pk=delivery_id, attempt_count__lt=F("max_attempts"))
+        .values_list("attempt_count", flat=True)
+        .first()
+    )
     if current is None:
         return None
     claimed = (
@@ -361,9 +377,85 @@ def encode_payload(payload: dict) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def take_subscription(*, subscription_id: int, now: datetime | None = None) -> datetime | None:
+    """Reserve the subscription for one attempt (a compare-and-set on ``sending_until``).
+    Returns the reservation's end, or None while another attempt to it is in flight."""
+    now = now or timezone.now()
+    until = now + timedelta(seconds=_lease_seconds())
+    taken = (
+        WebhookSubscription.objects.filter(pk=subscription_id)
+        .filter(Q(sending_until__isnull=True) | Q(sending_until__lt=now))
+        .update(sending_until=until)
+    )
+    return until if taken else None
+
+
+def release_subscription(*, subscription_id: int, until: datetime) -> None:
+    WebhookSubscription.objects.filter(pk=subscription_id, sending_until=until).update(
+        sending_until=None
+    )
+
+
 def attempt_delivery(*, delivery_id: int) -> WebhookAttempt | None:
     """Claim, sign and send one attempt of a due delivery, then log it and schedule what
-    follows. Returns the attempt, or None when there was nothing to send."""
+    follows. Returns the attempt, or None when there was nothing to send, or when another
+    attempt to the same subscription is in flight (that sender, or the scheduler, sends this
+    one next)."""
+    subscription_id = (
+        WebhookDelivery.objects.filter(pk=delivery_id)
+        .values_list("subscription_id", flat=True)
+        .first()
+    )
+    if subscription_id is None:
+        return None
+    until = take_subscription(subscription_id=subscription_id)
+    if until is None:
+        # Published again by the scheduler once the subscription is free (or sent next by the
+        # sender that holds it).
+        WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING).update(
+            dispatched_at=None
+        )
+        return None
+    try:
+        return _attempt_claimed(delivery_id=delivery_id)
+    finally:
+        release_subscription(subscription_id=subscription_id, until=until)
+
+
+def deliver(*, delivery_id: int) -> int:
+    """The delivery task: attempt this delivery, then the subscription's other due deliveries
+    one after another while its receiver answers in time, for at most
+    ``DRAIN_BUDGET_SECONDS``; what is left is published for another sender. Returns attempts."""
+    started = time.monotonic()
+    attempts = 0
+    next_id: int | None = delivery_id
+    subscription_id = None
+    while next_id is not None:
+        attempt = attempt_delivery(delivery_id=next_id)
+        if attempt is None:
+            break
+        attempts += 1
+        subscription_id = attempt.delivery.subscription_id
+        if attempt.timed_out:
+            break  # a slow receiver: its other deliveries wait for the scheduler
+        next_id = _next_due_of(subscription_id=subscription_id)
+        if next_id is not None and time.monotonic() - started > DRAIN_BUDGET_SECONDS:
+            publish_deliveries(delivery_ids=[next_id])
+            break
+    return attempts
+
+
+def _next_due_of(*, subscription_id: int) -> int | None:
+    return (
+        _due(timezone.now())
+        .filter(subscription_id=subscription_id, attempt_count__lt=F("max_attempts"))
+        .order_by("next_attempt_at", "id")
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def _attempt_claimed(*, delivery_id: int) -> WebhookAttempt | None:
     number = claim_delivery(delivery_id=delivery_id)
     if number is None:
         return None
@@ -394,6 +486,7 @@ def attempt_delivery(*, delivery_id: int) -> WebhookAttempt | None:
         if not 200 <= status_code < 300:
             error, outcome = f"HTTP {status_code}", "http_error"
     except transport.UnsafeDestination as exc:
+        # The owner sees "destination refused"; the resolved addresses are in the server log.
         error, final, outcome = f"Refused: {exc}", True, "refused"
     except httpx.TimeoutException as exc:
         error, outcome = f"Timeout: {type(exc).__name__} {exc}".strip(), "timeout"
@@ -422,6 +515,7 @@ def attempt_delivery(*, delivery_id: int) -> WebhookAttempt | None:
         f" ({error})" if error else "",
         extra={"request_id": request_id},
     )
+    attempt.timed_out = outcome == "timeout"
     return attempt
 
 

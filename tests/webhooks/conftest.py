@@ -1,6 +1,6 @@
 import pytest
 
-from tests.receiver import Hit, Receiver, receiver  # noqa: F401 - the fixture and its types
+from tests.receiver import Hit, Receiver, drip, receiver  # noqa: F401 - fixtures and types
 
 
 @pytest.fixture

@@ -40,8 +40,50 @@ def test_a_host_with_any_private_answer_is_refused(settings, monkeypatch):
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
     answers = [ipaddress.ip_address("93.184.216.34"), ipaddress.ip_address("10.0.0.5")]
     monkeypatch.setattr(transport, "resolve", lambda host, port: answers)
-    with pytest.raises(transport.UnsafeDestination, match="10.0.0.5"):
+    with pytest.raises(transport.UnsafeDestination) as refused:
         transport.checked_address(httpx.URL("https://hooks.example.com/x"))
+
+    assert str(refused.value) == "destination refused"  # what the owner sees
+    assert "10.0.0.5" in refused.value.detail  # what the server log gets
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["2002:7f00:1::1", "2002:a00:1::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001::1"],
+    ids=["6to4-loopback", "6to4-private", "teredo", "teredo-prefix"],
+)
+def test_6to4_and_teredo_addresses_are_refused_like_private_ones(address):
+    assert not transport.is_public_address(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://hooks.example.com/x", True),
+        ("http://hooks.example.com/x", True),
+        ("https://hooks.example.com:443/x", True),
+        ("http://hooks.example.com:80/x", True),
+        ("https://hooks.example.com:8443/x", False),
+        ("http://hooks.example.com:6379/x", False),
+    ],
+)
+def test_ports_other_than_80_and_443_need_the_setting(settings, url, allowed):
+    settings.WEBHOOK_ALLOWED_PORTS = ["80", "443"]
+    assert transport.port_allowed(httpx.URL(url)) is allowed
+
+    settings.WEBHOOK_ALLOWED_PORTS = ["80", "443", "8443", "6379"]
+    assert transport.port_allowed(httpx.URL(url))
+
+
+def test_a_subscription_on_another_port_is_refused_by_default(settings):
+    from apps.core.exceptions import DomainError
+    from apps.webhooks.services import validate_url
+
+    settings.WEBHOOK_ALLOWED_PORTS = ["80", "443"]
+    with pytest.raises(DomainError) as refused:
+        validate_url("https://hooks.example.com:8443/x")
+    assert refused.value.code == "unsafe_url"
+    assert validate_url("https://hooks.example.com/x")
 
 
 def test_the_request_connects_to_the_checked_address(settings, monkeypatch):
