@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from apps.bookings.models import BookingRequest, CommandKind, RequestStatus
 from apps.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
-from tests.factories import EventFactory
+from tests.factories import CustomerFactory, EventFactory
 from tests.operations.metrics_text import samples, value
 
 pytestmark = pytest.mark.django_db
@@ -46,8 +46,8 @@ def test_pending_commands_and_the_oldest_ones_age_are_read_per_partition(
     client, open_metrics, customer
 ):
     busy = EventFactory(partition=3)
-    for age in (40, 5, 1):
-        pending_command(busy, customer, age_seconds=age)
+    for age in (40, 5, 1):  # one pending book per customer and event: three customers
+        pending_command(busy, CustomerFactory(), age_seconds=age)
     decided = pending_command(EventFactory(partition=5), customer, age_seconds=90)
     BookingRequest.objects.filter(pk=decided.pk).update(status=RequestStatus.CONFIRMED)
 
