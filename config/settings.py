@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "apps.audit",
     "apps.events",
     "apps.bookings",
+    "apps.partitions",
     "apps.webhooks",
     "apps.operations",
 ]
@@ -276,6 +277,9 @@ BOOKING_SWEEP_INTERVAL_SECONDS = env.float("BOOKING_SWEEP_INTERVAL_SECONDS", def
 # Commands decided per transaction by a partition worker.
 BOOKING_DECISION_BATCH = env.int("BOOKING_DECISION_BATCH", default=500)
 LEASE_DIR = DATA_DIR / "leases"
+# A partition whose owner misses its heartbeat, or leaves a doorbell unanswered, this long is
+# stalled: its worker is replaced (killed by its launcher, or evicted by a standby).
+BOOKING_STALL_SECONDS = env.float("BOOKING_STALL_SECONDS", default=30.0)
 # While a doorbell waits unanswered, requests for the same event do not ring again; a lost
 # doorbell delays its event by at most this long. 0 rings on every request.
 BOOKING_DOORBELL_TTL_SECONDS = env.float("BOOKING_DOORBELL_TTL_SECONDS", default=2.0)

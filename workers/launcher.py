@@ -18,9 +18,10 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import connections
 
 from workers import routing
-from workers.leases import partition_lease
+from workers.leases import HOST, heartbeat_interval, hold_partition
 
 logger = logging.getLogger("workers.launcher")
 
@@ -38,6 +39,8 @@ class Child:
     backoff: float = 1.0
     restart_at: float = 0.0
     restarts: int = field(default=0)
+    # The partition a partition worker serves (None for other processes).
+    partition: int | None = None
 
     def start(self) -> None:
         self.process = subprocess.Popen(self.argv)
@@ -122,7 +125,7 @@ def webhook_worker_argv(log_level: str) -> list[str]:
 
 def children_for(args) -> list[Child]:
     children = [
-        Child(f"partition {p}", partition_worker_argv(p))
+        Child(f"partition {p}", partition_worker_argv(p), partition=p)
         for p in routing.parse_partitions(args.partitions)
     ]
     if args.general:
@@ -148,8 +151,51 @@ def children_for(args) -> list[Child]:
     return children
 
 
+def stalled_children(children: list[Child]) -> list[Child]:
+    """Partition workers started here that own a stalled partition (frozen, or stuck): they
+    keep their lease while they live, so they must be killed to be replaced."""
+    # Lazy: models need django.setup(), which main() runs first.
+    from apps.partitions.selectors import partition_owners, stale_partitions
+
+    watched = [c for c in children if c.partition is not None and c.process is not None]
+    if not watched:
+        return []
+    stale = set(stale_partitions())
+    owners = {o.partition: o for o in partition_owners()}
+    stalled = []
+    for child in watched:
+        owner = owners.get(child.partition)
+        if (
+            child.partition in stale
+            and owner is not None
+            and owner.heartbeat_at is not None
+            and owner.host == HOST
+            and owner.pid == child.process.pid
+        ):
+            stalled.append(child)
+    return stalled
+
+
+def watch(children: list[Child]) -> None:
+    try:
+        stalled = stalled_children(children)
+    except Exception:  # noqa: BLE001 - the database away: the next round retries
+        logger.warning("could not check the partition workers", exc_info=True)
+        connections.close_all()
+        return
+    for child in stalled:
+        logger.warning(
+            "%s (pid %s) stalled for over %.0fs; killing it so it is replaced",
+            child.name,
+            child.process.pid,
+            settings.BOOKING_STALL_SECONDS,
+        )
+        child.process.kill()
+
+
 def supervise(children: list[Child]) -> int:
     stopping = False
+    next_watch = time.monotonic() + heartbeat_interval()
 
     def stop(signum, frame):
         nonlocal stopping
@@ -177,6 +223,9 @@ def supervise(children: list[Child]) -> int:
             child.process, child.restart_at = None, now + child.backoff
             child.backoff = min(child.backoff * 2, RESTART_BACKOFF_MAX_SECONDS)
             child.restarts += 1
+        if now >= next_watch:
+            watch(children)
+            next_watch = time.monotonic() + heartbeat_interval()
         time.sleep(0.2)
     logger.info("stopping %d processes", len(children))
     running = [c.process for c in children if c.process is not None and c.process.poll() is None]
@@ -199,26 +248,28 @@ def run_partition(partition: int, log_level: str) -> None:
 
     routing.parse_partitions(str(partition))  # ValueError when out of range
     queue = routing.partition_queue(partition)
-    lease = partition_lease(partition)
-    lease.acquire()
-    app.worker_main(
-        [
-            *quiet_celery(),
-            "worker",
-            "-Q",
-            queue,
-            "-P",
-            "solo",
-            "-c",
-            "1",
-            "-n",
-            f"{queue}@%h",
-            "--without-mingle",
-            "--without-gossip",
-            "-l",
-            log_level,
-        ]
-    )
+    ownership = hold_partition(partition)
+    try:
+        app.worker_main(
+            [
+                *quiet_celery(),
+                "worker",
+                "-Q",
+                queue,
+                "-P",
+                "solo",
+                "-c",
+                "1",
+                "-n",
+                f"{queue}@%h",
+                "--without-mingle",
+                "--without-gossip",
+                "-l",
+                log_level,
+            ]
+        )
+    finally:
+        ownership.release()
 
 
 def prepare_environment() -> None:

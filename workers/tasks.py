@@ -8,7 +8,7 @@ from celery import shared_task
 from apps.bookings import sweeper
 from apps.bookings.decisions import decide_partition
 from apps.events.models import Event
-from workers import routing
+from workers import leases, routing
 from workers.doorbells import latch
 
 logger = logging.getLogger(__name__)
@@ -24,7 +24,11 @@ def decide_event(event_id: int, partition: int | None = None) -> int:
         if partition is None:
             return 0
     latch().clear(partition)  # before reading: a request that rings after this gets a new run
-    return decide_partition(partition=partition, first_event_id=event_id)
+    ownership = leases.current()
+    if ownership is None:  # not a lease-holding process (the in-process test worker)
+        return decide_partition(partition=partition, first_event_id=event_id)
+    with ownership.answering():
+        return decide_partition(partition=partition, first_event_id=event_id)
 
 
 @shared_task(name=routing.SWEEP_TASK)

@@ -24,6 +24,13 @@ command, _ = request_command(user_id=customer.user_id, event=event, kind=Command
 print(json.dumps(str(command.uid)))
 """
 
+OWNER = """
+import json
+from apps.partitions.selectors import partition_owners
+print(json.dumps([[o.partition, o.pid, o.generation, o.heartbeat_at is not None]
+                  for o in partition_owners()]))
+"""
+
 REQUEST_STATUS = """
 import json
 from apps.bookings.models import BookingRequest
@@ -99,9 +106,18 @@ def test_a_second_worker_stands_by_and_takes_over_when_the_owner_dies(lone_parti
     assert "[queues]" in owner.log_path.read_text()
     assert "[queues]" not in standby.log_path.read_text()
 
+    # The owner recorded itself (readiness and watchdogs read this), the standby did not.
+    ((partition, pid, first_generation, beating),) = shell_json(stack, OWNER)
+    assert (partition, pid, beating) == (0, owner.pid, True)
+
     os.killpg(owner.pid, signal.SIGKILL)
     owner.wait(10)
     poll(lambda: lease_holder(stack) == standby.pid, timeout=30, what="the standby's takeover")
+    poll(
+        lambda: shell_json(stack, OWNER) == [[0, standby.pid, first_generation + 1, True]],
+        timeout=30,
+        what="the standby recorded as the new owner",
+    )
     second = shell_json(
         stack, BOOK_AND_RING.format(event_id=seed["events"][0], token=seed["tokens"][1])
     )

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PartitionsConfig(AppConfig):
+    name = "apps.partitions"
+    label = "partitions"

@@ -1,0 +1,61 @@
+"""Partition ownership writes, made by the process that holds a partition's lease.
+
+The lease (``workers.leases``) decides who may consume a partition; these rows tell everyone
+else who does, since when, and whether it is still answering. A new owner bumps
+``generation``; a decision transaction that finds another generation was fenced off (its
+process lost the lease while paused) and must decide nothing.
+"""
+
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.partitions.models import PartitionOwner
+
+
+class PartitionLost(Exception):
+    """This process no longer owns the partition: another worker took it over."""
+
+
+@transaction.atomic
+def claim_partition(*, partition: int, host: str, pid: int) -> int:
+    """Record the caller (which has just taken the partition's lease) as its owner.
+    Returns the new generation, the fencing token of every decision it makes."""
+    PartitionOwner.objects.get_or_create(partition=partition)
+    now = timezone.now()
+    PartitionOwner.objects.filter(partition=partition).update(
+        generation=F("generation") + 1,
+        host=host,
+        pid=pid,
+        acquired_at=now,
+        heartbeat_at=now,
+        answered_at=now,
+    )
+    return PartitionOwner.objects.values_list("generation", flat=True).get(partition=partition)
+
+
+def record_heartbeat(*, partition: int, generation: int, answered_at: datetime | None) -> bool:
+    """The owner is alive (and answered its last doorbell at ``answered_at``). False when the
+    partition has a newer owner: the caller must stop consuming at once."""
+    fields = {"heartbeat_at": timezone.now()}
+    if answered_at is not None:
+        fields["answered_at"] = answered_at
+    return bool(
+        PartitionOwner.objects.filter(partition=partition, generation=generation).update(**fields)
+    )
+
+
+def release_partition(*, partition: int, generation: int) -> None:
+    """A clean shutdown: the partition has no owner until the next one claims it."""
+    PartitionOwner.objects.filter(partition=partition, generation=generation).update(
+        heartbeat_at=None
+    )
+
+
+def check_owner(*, partition: int, generation: int) -> None:
+    """The fence, called inside a decision transaction: raise ``PartitionLost`` unless the
+    caller's generation is still the partition's current one."""
+    if not PartitionOwner.objects.filter(partition=partition, generation=generation).exists():
+        raise PartitionLost(f"partition {partition}: generation {generation} was taken over")
