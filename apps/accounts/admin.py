@@ -1,18 +1,33 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from knox.models import AuthToken
 
 from apps.accounts.models import Customer, Organizer
+from apps.bookings.models import HELD_PLACES_MESSAGE
+
+
+class ExplainsRefusedDeletion:
+    """Deleting a user who still holds seats or places in line is refused (see
+    ``apps.bookings.models.cascade_unless_held``); say why and what to do instead."""
+
+    def get_deleted_objects(self, objs, request):
+        deleted = super().get_deleted_objects(objs, request)
+        protected = deleted[3]
+        if protected:
+            self.message_user(request, HELD_PLACES_MESSAGE, messages.ERROR)
+        return deleted
 
 
 @admin.register(Organizer)
-class OrganizerAdmin(admin.ModelAdmin):
+class OrganizerAdmin(ExplainsRefusedDeletion, admin.ModelAdmin):
     list_display = ("user", "organization_name", "created_at")
     search_fields = ("user__username", "organization_name")
     raw_id_fields = ("user",)
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(ExplainsRefusedDeletion, admin.ModelAdmin):
     list_display = ("user", "created_at")
     search_fields = ("user__username",)
     raw_id_fields = ("user",)
@@ -39,3 +54,12 @@ class AuthTokenAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class AccountUserAdmin(ExplainsRefusedDeletion, UserAdmin):
+    pass

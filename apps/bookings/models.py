@@ -3,9 +3,27 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.deletion import CASCADE, ProtectedError
 
 from apps.accounts.models import Customer
 from apps.events.models import Event
+
+HELD_PLACES_MESSAGE = (
+    "A user who holds an active booking, a waitlist entry or a pending command cannot be "
+    "deleted: cancel the bookings and leave the waitlists through the API first (the event's "
+    "worker releases the seats); an organizer's live events with bookings are cancelled with "
+    "DELETE /eventapi/event/<id>/?force=true or the events admin's cancel action."
+)
+
+
+def cascade_unless_held(collector, field, sub_objs, using):
+    """``on_delete`` for a customer's (or user's) bookings and commands: refused while any of
+    them holds a seat, a place in line or an undecided command, since only the event's worker
+    may release those (a cascade would leave its counters wrong); cascades otherwise."""
+    held = [obj for obj in sub_objs if obj.holds_a_place]
+    if held:
+        raise ProtectedError(HELD_PLACES_MESSAGE, held)
+    CASCADE(collector, field, sub_objs, using)
 
 
 class BookingStatus(models.TextChoices):
@@ -16,7 +34,7 @@ class BookingStatus(models.TextChoices):
 class Booking(models.Model):
     """A customer's seat at an event. One row per (customer, event): reactivated, not duplicated."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="bookings")
+    customer = models.ForeignKey(Customer, on_delete=cascade_unless_held, related_name="bookings")
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="bookings")
     status = models.CharField(
         max_length=16, choices=BookingStatus.choices, default=BookingStatus.ACTIVE
@@ -34,6 +52,10 @@ class Booking(models.Model):
 
     def __str__(self) -> str:
         return f"booking {self.pk} {self.customer_id}@{self.event_id} {self.status}"
+
+    @property
+    def holds_a_place(self) -> bool:
+        return self.status == BookingStatus.ACTIVE
 
 
 class CommandKind(models.TextChoices):
@@ -92,10 +114,14 @@ class BookingRequest(models.Model):
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     kind = models.CharField(max_length=16, choices=CommandKind.choices)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="booking_requests"
+        settings.AUTH_USER_MODEL, on_delete=cascade_unless_held, related_name="booking_requests"
     )
     customer = models.ForeignKey(
-        Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="booking_requests"
+        Customer,
+        null=True,
+        blank=True,
+        on_delete=cascade_unless_held,
+        related_name="booking_requests",
     )
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="booking_requests")
     booking = models.ForeignKey(
@@ -146,3 +172,8 @@ class BookingRequest(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    @property
+    def holds_a_place(self) -> bool:
+        """Pending (the worker has yet to decide it) or waitlisted (counted in line)."""
+        return not self.is_final

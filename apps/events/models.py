@@ -2,14 +2,35 @@ import uuid
 
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.deletion import CASCADE, ProtectedError
 from django.utils import timezone
 
 from apps.accounts.models import Organizer
 
 
+def cascade_unless_in_business(collector, field, sub_objs, using):
+    """``on_delete`` of an organizer's events: refused while a live event has seats taken, a
+    waitlist or pending commands (cancel it through its queue first); cascades otherwise."""
+    busy = list(
+        Event.objects.filter(pk__in=[e.pk for e in sub_objs], deleted_at__isnull=True)
+        .filter(
+            Q(seats_taken__gt=0) | Q(waitlist_size__gt=0) | Q(booking_requests__status="pending")
+        )
+        .distinct()
+    )
+    if busy:
+        raise ProtectedError("Live events with bookings must be cancelled first.", busy)
+    CASCADE(collector, field, sub_objs, using)
+
+
 class EventQuerySet(models.QuerySet):
     def live(self):
         return self.filter(deleted_at__isnull=True)
+
+
+# Written only by the worker that owns the event's partition (in its decision transaction, with
+# UPDATE statements) or set once at creation: ``save()`` of an existing event never writes them.
+WORKER_FIELDS = frozenset({"capacity", "seats_taken", "waitlist_size", "partition", "deleted_at"})
 
 
 class Event(models.Model):
@@ -19,7 +40,9 @@ class Event(models.Model):
     start_time = models.DateTimeField(db_index=True)
     end_time = models.DateTimeField(db_index=True)
     capacity = models.PositiveIntegerField()
-    creator = models.ForeignKey(Organizer, on_delete=models.CASCADE, related_name="events")
+    creator = models.ForeignKey(
+        Organizer, on_delete=cascade_unless_in_business, related_name="events"
+    )
     # Fixed at creation from a stable hash of ``uid``; names the queue that decides its seats.
     partition = models.PositiveSmallIntegerField(editable=False)
     # Written only by the worker that owns the partition; equals the number of active bookings.
@@ -49,6 +72,23 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def save(self, *args, update_fields=None, **kwargs):
+        """Insert as usual; an update writes only the given fields (a full save writes every
+        field but the worker's), so a copy read before a decision cannot undo it."""
+        if not self._state.adding:
+            if update_fields is None:
+                update_fields = [
+                    f.name
+                    for f in self._meta.concrete_fields
+                    if not f.primary_key and f.name not in WORKER_FIELDS
+                ]
+            elif WORKER_FIELDS & set(update_fields):
+                raise ValueError(
+                    f"{sorted(WORKER_FIELDS & set(update_fields))} are written by the "
+                    "partition's worker only"
+                )
+        super().save(*args, update_fields=update_fields, **kwargs)
 
     @property
     def available_slots(self) -> int:

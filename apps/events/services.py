@@ -66,13 +66,8 @@ def create_event(
     return event
 
 
-@transaction.atomic
-def update_event(
-    *, event: Event, user_id: int, fields: dict, idempotency_key: str | None = None
-) -> BookingRequest | None:
-    """Apply plain fields now; a capacity change becomes a command on the event's queue.
-    Returns that command, or None when the capacity is unchanged."""
-    capacity = fields.pop("capacity", None)
+def check_event_update(*, event: Event, fields: dict) -> None:
+    """Refuse an update that would break the event's time window (``DomainError``)."""
     if {"start_time", "end_time"} & fields.keys():
         start = fields.get("start_time", event.start_time)
         end = fields.get("end_time", event.end_time)
@@ -88,6 +83,16 @@ def update_event(
                 code="start_in_past",
                 details={"start_time": ["must be in the future"]},
             )
+
+
+@transaction.atomic
+def update_event(
+    *, event: Event, user_id: int, fields: dict, idempotency_key: str | None = None
+) -> BookingRequest | None:
+    """Apply plain fields now; a capacity change becomes a command on the event's queue.
+    Returns that command, or None when the capacity is unchanged."""
+    check_event_update(event=event, fields=fields)
+    capacity = fields.pop("capacity", None)
     changed = {k: v for k, v in fields.items() if getattr(event, k) != v}
     for key, value in changed.items():
         setattr(event, key, value)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from devtools.stack import Stack, poll
+from devtools.stack import Stack, poll, shell_json
 
 CROWD = 500
 CAPACITY = 50
@@ -147,3 +147,24 @@ def flash_crowd_with_a_killed_worker_scenario(stack: Stack) -> None:
     )
     assert restarted != killed[0]
     stack.manage("check_invariants", "--pending-threshold", "60")
+
+
+DECISION_COUNTS = """
+import json
+from apps.audit.models import HistoryPoint
+from apps.bookings.models import BookingRequest
+ids = [str(u) for u in
+       BookingRequest.objects.filter(event_id__in={event_ids}).values_list("uid", flat=True)]
+points = HistoryPoint.objects.filter(details__event__in={event_ids}).values_list(
+    "details", flat=True)
+per_request = {{}}
+for d in points:
+    per_request[d["request"]] = per_request.get(d["request"], 0) + 1
+print(json.dumps({{"requests": len(ids), "decided_once": sum(per_request.get(i) == 1 for i in ids),
+                   "decided_twice": sum(per_request.get(i, 0) > 1 for i in ids)}}))
+"""
+
+
+def decision_counts(stack: Stack, event_ids: list[int]) -> dict:
+    """How many of the events' commands were decided once, and twice (from their history)."""
+    return shell_json(stack, DECISION_COUNTS.format(event_ids=list(event_ids)))

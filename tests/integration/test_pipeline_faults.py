@@ -1,6 +1,7 @@
 """Redelivery and lost doorbells against real worker processes: outcomes stay exactly-once."""
 
 from devtools.stack import poll, shell_json
+from tests.integration.crowd import decision_counts
 
 RECORD_WITHOUT_DOORBELL = """
 import json
@@ -13,20 +14,6 @@ customers = Customer.objects.filter(user_id__in=user_ids_for_keys({tokens}))
 rows = BookingRequest.objects.bulk_create([BookingRequest(kind=CommandKind.BOOK,
     user_id=c.user_id, customer=c, event=event) for c in customers])
 print(json.dumps(len(rows)))
-"""
-
-DECISION_COUNTS = """
-import json
-from apps.audit.models import HistoryPoint
-from apps.bookings.models import BookingRequest
-ids = [str(u) for u in
-       BookingRequest.objects.filter(event_id={event_id}).values_list("uid", flat=True)]
-points = HistoryPoint.objects.filter(details__event={event_id}).values_list("details", flat=True)
-per_request = {{}}
-for d in points:
-    per_request[d["request"]] = per_request.get(d["request"], 0) + 1
-print(json.dumps({{"requests": len(ids), "decided_once": sum(per_request.get(i) == 1 for i in ids),
-                   "decided_twice": sum(per_request.get(i, 0) > 1 for i in ids)}}))
 """
 
 RING_SAME_MESSAGE = """
@@ -63,7 +50,7 @@ def test_duplicate_deliveries_of_one_doorbell_decide_each_command_once(stack):
     assert report["requests"]["confirmed"] == 10
     assert report["requests"]["rejected"] == 20
     assert report["events"][0]["seats_taken"] == report["events"][0]["active_bookings"] == 10
-    counts = shell_json(stack, DECISION_COUNTS.format(event_id=event_id))
+    counts = decision_counts(stack, [event_id])
     assert counts == {"requests": 30, "decided_once": 30, "decided_twice": 0}
 
 

@@ -76,11 +76,10 @@ def test_one_doorbell_decides_every_waiting_event_of_its_partition(organizer):
     from apps.bookings.models import BookingRequest, CommandKind, RequestStatus
     from tests.factories import CustomerFactory, EventFactory
 
-    rung, other = EventFactory(creator=organizer), EventFactory(creator=organizer)
-    rung.partition = other.partition = 1
+    rung = EventFactory(creator=organizer, partition=1)
+    other = EventFactory(creator=organizer, partition=1)
     elsewhere = EventFactory(creator=organizer, partition=2)
     for event in (rung, other, elsewhere):
-        event.save()
         customer = CustomerFactory()
         request_command(
             user_id=customer.user_id, event=event, kind=CommandKind.BOOK, customer_id=customer.pk
