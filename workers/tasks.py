@@ -27,8 +27,12 @@ def decide_event(event_id: int, partition: int | None = None) -> int:
     ownership = leases.current()
     if ownership is None:  # not a lease-holding process (the in-process test worker)
         return decide_partition(partition=partition, first_event_id=event_id)
+    if ownership.partition != partition:  # a stray doorbell: not this worker's partition
+        return 0
     with ownership.answering():
-        return decide_partition(partition=partition, first_event_id=event_id)
+        return decide_partition(
+            partition=partition, first_event_id=event_id, owner_generation=ownership.generation
+        )
 
 
 @shared_task(name=routing.SWEEP_TASK)

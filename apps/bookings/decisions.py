@@ -6,8 +6,8 @@ import logging
 import time
 
 from django.conf import settings
-from django.db import DataError, IntegrityError, transaction
-from django.db.models import OuterRef, Subquery
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import Exists, F, Func, OuterRef, Subquery
 from django.utils import timezone
 
 from apps.accounts.models import Customer
@@ -25,6 +25,8 @@ from apps.bookings.models import (
 from apps.bookings.outcomes import WEBHOOK_EVENT_TYPES, Outcome, outcome_data
 from apps.core import metrics
 from apps.events.models import Event
+from apps.partitions.models import PartitionOwner
+from apps.partitions.services import PartitionLost
 from apps.webhooks import services as webhooks
 from workers import wakeups
 
@@ -43,32 +45,46 @@ HISTORY_ACTIONS = {
 }
 
 
-def decide_pending(*, event_id: int) -> int:
+# Not a command's fault: the partition changed hands, or the database itself failed. The run
+# stops, the commands stay pending, and the next doorbell (the sweeper rings again) decides them.
+RUN_FAULTS = (PartitionLost, OperationalError, InterfaceError)
+
+
+def decide_pending(
+    *, event_id: int, partition: int | None = None, owner_generation: int | None = None
+) -> int:
     """Decide every pending command of one event, oldest first. Returns how many were decided.
 
     Safe to call any number of times, from any number of processes: each batch locks the event
-    (row lock on PostgreSQL, the write lock on SQLite) and re-reads what is still pending.
+    (row lock on PostgreSQL, the write lock on SQLite) and re-reads what is still pending. With
+    ``partition``, an event that is not (or no longer) on it is left alone; with
+    ``owner_generation``, each batch first checks the caller still owns the partition
+    (``PartitionLost`` otherwise). A batch that fails for any other reason is rolled back and
+    its commands are decided one by one, so one bad command cannot block its event.
     """
+    fence = {"partition": partition, "owner_generation": owner_generation}
     decided = 0
     while True:
         try:
-            count = _decide_batch(event_id=event_id, limit=settings.BOOKING_DECISION_BATCH)
-        except (IntegrityError, DataError):
-            # A constraint refused the batch: a bug, or a row changed behind the worker's back.
-            # Decide one command at a time so a single bad command cannot block its event.
-            logger.exception(
-                "event %s: batch refused by the database; deciding one by one", event_id
-            )
-            count = _decide_singly(event_id=event_id)
+            count = _decide_batch(event_id=event_id, limit=settings.BOOKING_DECISION_BATCH, **fence)
+        except RUN_FAULTS:
+            raise
+        except Exception:  # noqa: BLE001 - a bug, a constraint, a counter out of step: any
+            logger.exception("event %s: batch failed; deciding one by one", event_id)
+            count = _decide_singly(event_id=event_id, **fence)
         decided += count
         if count < settings.BOOKING_DECISION_BATCH:
             return decided
 
 
-def decide_partition(*, partition: int, first_event_id: int | None = None) -> int:
+def decide_partition(
+    *, partition: int, first_event_id: int | None = None, owner_generation: int | None = None
+) -> int:
     """Decide every event of a partition that has pending commands (the rung one first).
-    Only the worker that holds the partition's lease calls this."""
-    decided = decide_pending(event_id=first_event_id) if first_event_id is not None else 0
+    Only the worker that holds the partition's lease calls this (with its generation). One
+    event's failure is logged and leaves its commands pending; the other events go on."""
+    fence = {"partition": partition, "owner_generation": owner_generation}
+    decided = _decide_event_safely(first_event_id, fence) if first_event_id is not None else 0
     waiting = (
         BookingRequest.objects.filter(status=RequestStatus.PENDING, event__partition=partition)
         .order_by()
@@ -76,50 +92,133 @@ def decide_partition(*, partition: int, first_event_id: int | None = None) -> in
         .distinct()
     )
     for event_id in list(waiting):
-        decided += decide_pending(event_id=event_id)
+        decided += _decide_event_safely(event_id, fence)
     return decided
 
 
-def _decide_singly(*, event_id: int) -> int:
+def _decide_event_safely(event_id: int, fence: dict) -> int:
+    try:
+        return decide_pending(event_id=event_id, **fence)
+    except PartitionLost:
+        raise
+    except Exception:  # noqa: BLE001 - never let one event stop the partition
+        logger.exception("event %s: left pending; deciding the partition's other events", event_id)
+        return 0
+
+
+def _decide_singly(*, event_id: int, **fence) -> int:
     decided = 0
     for _ in range(settings.BOOKING_DECISION_BATCH):
         try:
-            count = _decide_batch(event_id=event_id, limit=1)
-        except (IntegrityError, DataError):
-            logger.exception("event %s: a command is refused by the database", event_id)
-            count = _fail_oldest_pending(event_id=event_id)
+            count = _decide_batch(event_id=event_id, limit=1, **fence)
+        except RUN_FAULTS:
+            raise
+        except Exception:  # noqa: BLE001 - this one command cannot be decided
+            failed = _fail_oldest_pending(event_id=event_id, **fence)
+            logger.exception(
+                "event %s: command %s could not be decided; rejected with internal_error",
+                event_id,
+                failed,
+            )
+            count = 1 if failed else 0
         if not count:
             break
         decided += count
     return decided
 
 
-def _fail_oldest_pending(*, event_id: int) -> int:
-    """Reject the oldest pending command of the event (the one the database refused)."""
-    oldest = (
-        BookingRequest.objects.filter(event_id=event_id, status=RequestStatus.PENDING)
-        .order_by("id")
-        .first()
-    )
-    if oldest is None:
-        return 0
-    oldest.status, oldest.reason = RequestStatus.REJECTED, Reason.INTERNAL_ERROR
-    oldest.decided_at = timezone.now()
-    failed = BookingRequest.objects.filter(pk=oldest.pk, status=RequestStatus.PENDING).update(
-        status=oldest.status,
-        reason=oldest.reason,
-        message=rules.MESSAGES[Reason.INTERNAL_ERROR],
-        decided_at=oldest.decided_at,
-    )
-    if failed:
-        metrics.count_decisions([oldest])
-        metrics.observe_time_to_decision([oldest])
-        logger.error(
-            "request %s rejected: the database refuses it (internal_error)",
-            oldest.uid,
-            extra={"request_id": str(oldest.uid)},
+def _fail_oldest_pending(
+    *, event_id: int, partition: int | None, owner_generation: int | None
+) -> str | None:
+    """Reject the oldest pending command of the event (the one that failed); its uid."""
+    with transaction.atomic():
+        if _locked_event(event_id, partition, owner_generation) is None:
+            return None
+        oldest = (
+            BookingRequest.objects.filter(event_id=event_id, status=RequestStatus.PENDING)
+            .order_by("id")
+            .first()
         )
-    return failed
+        if oldest is None:
+            return None
+        oldest.status, oldest.reason = RequestStatus.REJECTED, Reason.INTERNAL_ERROR
+        oldest.decided_at = timezone.now()
+        failed = BookingRequest.objects.filter(pk=oldest.pk, status=RequestStatus.PENDING).update(
+            status=oldest.status,
+            reason=oldest.reason,
+            message=rules.MESSAGES[Reason.INTERNAL_ERROR],
+            decided_at=oldest.decided_at,
+        )
+    if not failed:
+        return None
+    metrics.count_decisions([oldest])
+    metrics.observe_time_to_decision([oldest])
+    logger.error(
+        "request %s rejected: it could not be decided (internal_error)",
+        oldest.uid,
+        extra={"request_id": str(oldest.uid)},
+    )
+    return str(oldest.uid)
+
+
+def _row_count(queryset) -> Subquery:
+    # COUNT without GROUP BY, so the outer query may still lock its row (FOR NO KEY UPDATE).
+    return Subquery(queryset.order_by().annotate(n=Func(F("id"), function="COUNT")).values("n"))
+
+
+def _locked_event(
+    event_id: int, partition: int | None, owner_generation: int | None
+) -> Event | None:
+    """Lock the event, with the row counts its counters must match, in one statement; None
+    when it is gone or belongs to another partition; ``PartitionLost`` when fenced off."""
+    events = Event.objects.select_for_update(no_key=True).annotate(
+        active_bookings=_row_count(
+            Booking.objects.filter(event_id=OuterRef("pk"), status=BookingStatus.ACTIVE)
+        ),
+        waitlisted_requests=_row_count(
+            BookingRequest.objects.filter(event_id=OuterRef("pk"), status=RequestStatus.WAITLISTED)
+        ),
+    )
+    if owner_generation is not None:
+        events = events.annotate(
+            owned=Exists(
+                PartitionOwner.objects.filter(partition=partition, generation=owner_generation)
+            )
+        )
+    # NO KEY: API inserts of new commands take KEY SHARE on the event (their foreign key);
+    # a plain FOR UPDATE would make every request wait for the batch to commit.
+    event = events.filter(pk=event_id).first()
+    if event is None:
+        return None
+    if owner_generation is not None and not event.owned:
+        raise PartitionLost(f"partition {partition}: generation {owner_generation} is not current")
+    if partition is not None and event.partition != partition:
+        logger.info("event %s is on partition %s, not %s", event_id, event.partition, partition)
+        return None
+    return event
+
+
+def _repair_counters(event: Event) -> None:
+    """Counters are the worker's, but a counter that disagrees with its rows (a write from
+    outside the worker, a bug) is repaired from the rows, never trusted."""
+    if event.seats_taken != event.active_bookings:
+        logger.error(
+            "event %s: seats_taken %s disagrees with %s active bookings; repaired from the rows",
+            event.pk,
+            event.seats_taken,
+            event.active_bookings,
+        )
+        # Over capacity already cannot be repaired by a counter; the constraint keeps the
+        # counter in bounds and check_invariants reports the breach.
+        event.seats_taken = min(event.active_bookings, event.capacity)
+    if event.waitlist_size != event.waitlisted_requests:
+        logger.error(
+            "event %s: waitlist_size %s disagrees with %s waitlisted requests; repaired",
+            event.pk,
+            event.waitlist_size,
+            event.waitlisted_requests,
+        )
+        event.waitlist_size = event.waitlisted_requests
 
 
 class _Ledger:
@@ -181,7 +280,7 @@ class _Ledger:
         self.requests[entry.id] = entry
 
     def promote_from_waitlist(self) -> None:
-        while rules.can_promote(self.state, self.now):
+        while self.waitlist and rules.can_promote(self.state, self.now):
             entry = self.waitlist.pop(next(iter(self.waitlist)))
             del self.waitlisted_customers[entry.customer_id]
             self.settle(entry, rules.promote(self.state))
@@ -303,12 +402,16 @@ def _grouped(items, key) -> dict:
     return groups
 
 
-def _decide_batch(*, event_id: int, limit: int) -> int:
+def _decide_batch(
+    *,
+    event_id: int,
+    limit: int,
+    partition: int | None = None,
+    owner_generation: int | None = None,
+) -> int:
     started = time.perf_counter()
     with transaction.atomic():
-        # NO KEY: API inserts of new commands take KEY SHARE on the event (their foreign key);
-        # a plain FOR UPDATE would make every request wait for the batch to commit.
-        event = Event.objects.select_for_update(no_key=True).filter(pk=event_id).first()
+        event = _locked_event(event_id, partition, owner_generation)
         if event is None:
             return 0
         commands = list(
@@ -318,6 +421,7 @@ def _decide_batch(*, event_id: int, limit: int) -> int:
         )
         if not commands:
             return 0
+        _repair_counters(event)
         ledger = _Ledger(event, commands, timezone.now())
         for command in commands:
             booking = ledger.bookings.get(command.customer_id)

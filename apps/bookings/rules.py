@@ -32,6 +32,11 @@ MESSAGES = {
 }
 
 
+class SeatCountOutOfBounds(ValueError):
+    """A decision would leave the seat count outside 0..capacity: a bug, never a normal outcome
+    (the worker rejects that one command with ``internal_error`` and decides the rest)."""
+
+
 @dataclass
 class EventState:
     """What the rules need to know of an event; mutated as commands are decided."""
@@ -101,7 +106,10 @@ def decide(
         event.capacity = payload["capacity"]
     if kind == CommandKind.CANCEL_EVENT and decision.status == RequestStatus.CONFIRMED:
         event.cancelled = True
-    assert 0 <= event.seats_taken <= event.capacity, "a rule let the seat count leave its bounds"
+    if not 0 <= event.seats_taken <= event.capacity:
+        raise SeatCountOutOfBounds(
+            f"{kind}: {event.seats_taken} seats taken of {event.capacity} after the decision"
+        )
     return decision
 
 

@@ -2,6 +2,7 @@
 decides every pending command of one event in id order (no worker, no broker)."""
 
 import pytest
+from django.db import OperationalError
 
 from apps.audit.models import Action, HistoryPoint
 from apps.bookings import decisions
@@ -339,14 +340,14 @@ def test_a_burst_is_decided_in_batches_of_the_configured_size_in_order(
     assert_healthy()
 
 
-def test_a_batch_that_fails_leaves_all_its_commands_pending(monkeypatch, event):
+def test_a_batch_the_database_fails_leaves_all_its_commands_pending(monkeypatch, event):
     commands = [book(event, c) for c in CustomerFactory.create_batch(3)]
 
     def broken(**kwargs):
-        raise RuntimeError("webhook table unavailable")
+        raise OperationalError("webhook table unavailable")
 
     monkeypatch.setattr(decisions.webhooks, "create_deliveries", broken)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(OperationalError):
         decide_pending(event_id=event.pk)
 
     assert {outcome(c)[0] for c in commands} == {RequestStatus.PENDING}

@@ -1,0 +1,153 @@
+"""A batch never blocks its event or its partition: whatever goes wrong with one command, the
+others are decided; a counter that disagrees with its rows is repaired, not trusted."""
+
+import logging
+
+import pytest
+
+from apps.bookings import decisions, rules
+from apps.bookings.decisions import decide_partition, decide_pending
+from apps.bookings.models import Booking, BookingRequest, CommandKind, Reason, RequestStatus
+from apps.events.models import Event
+from apps.partitions.services import PartitionLost, claim_partition
+from tests.bookings.test_decisions import (  # noqa: F401 - healthy_afterwards is a fixture
+    book,
+    healthy_afterwards,
+    on_booking,
+    outcome,
+)
+from tests.factories import CustomerFactory, EventFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_rule_that_fails_on_one_command_rejects_only_that_command(monkeypatch, caplog):
+    event = EventFactory(capacity=5)
+    commands = [book(event, CustomerFactory()) for _ in range(4)]
+    poison = commands[1]
+    BookingRequest.objects.filter(pk=poison.pk).update(payload={"poison": True})
+    decide = rules.decide
+
+    def fails_on_poison(**kwargs):
+        if kwargs["payload"].get("poison"):
+            raise KeyError("a bug in a rule")
+        return decide(**kwargs)
+
+    monkeypatch.setattr(rules, "decide", fails_on_poison)
+    with caplog.at_level(logging.ERROR, logger="apps.bookings.decisions"):
+        assert decide_pending(event_id=event.pk) == 4
+
+    assert outcome(poison) == (RequestStatus.REJECTED, Reason.INTERNAL_ERROR)
+    assert [outcome(c) for c in commands if c.pk != poison.pk] == [
+        (RequestStatus.CONFIRMED, Reason.BOOKED)
+    ] * 3
+    assert str(poison.uid) in caplog.text
+    event.refresh_from_db()
+    assert event.seats_taken == 3
+
+
+def test_any_exception_in_a_batch_falls_back_to_one_by_one(monkeypatch):
+    event = EventFactory(capacity=5)
+    commands = [book(event, CustomerFactory()) for _ in range(3)]
+    promote = decisions._Ledger.promote_from_waitlist
+    calls = {"n": 0}
+
+    def fails_in_big_batches(self):
+        calls["n"] += 1
+        if len(self.requests) > 1:
+            raise StopIteration  # what a waitlist counter out of step used to raise
+        return promote(self)
+
+    monkeypatch.setattr(decisions._Ledger, "promote_from_waitlist", fails_in_big_batches)
+    decide_pending(event_id=event.pk)
+    assert [outcome(c) for c in commands] == [(RequestStatus.CONFIRMED, Reason.BOOKED)] * 3
+
+
+def test_one_event_s_failure_never_stops_the_partition_s_other_events(monkeypatch):
+    broken, healthy = EventFactory(partition=1), EventFactory(partition=1)
+    book(broken, CustomerFactory())
+    waiting = book(healthy, CustomerFactory())
+    decide = decisions.decide_pending
+
+    def broken_event_fails(*, event_id, **kwargs):
+        if event_id == broken.pk:
+            raise RuntimeError("the database refused everything for this event")
+        return decide(event_id=event_id, **kwargs)
+
+    monkeypatch.setattr(decisions, "decide_pending", broken_event_fails)
+    decide_partition(partition=1, first_event_id=broken.pk)
+    assert outcome(waiting) == (RequestStatus.CONFIRMED, Reason.BOOKED)
+    # Left pending for the next doorbell or the sweeper; decided once the fault is gone.
+    monkeypatch.setattr(decisions, "decide_pending", decide)
+    decide_partition(partition=1)
+
+
+def test_a_waitlist_counter_out_of_step_with_its_rows_is_repaired(caplog):
+    event = EventFactory(capacity=1, waitlist_enabled=True)
+    seated, waiting = CustomerFactory(), CustomerFactory()
+    book(event, seated)
+    entry = book(event, waiting)
+    decide_pending(event_id=event.pk)
+    assert outcome(entry) == (RequestStatus.WAITLISTED, Reason.WAITLISTED)
+    BookingRequest.objects.filter(pk=entry.pk).delete()  # the row goes, the counter stays 1
+
+    cancel = on_booking(CommandKind.CANCEL, event, seated)
+    with caplog.at_level(logging.WARNING, logger="apps.bookings.decisions"):
+        decide_pending(event_id=event.pk)
+    assert outcome(cancel) == (RequestStatus.CONFIRMED, Reason.CANCELLED)
+    event.refresh_from_db()
+    assert (event.seats_taken, event.waitlist_size) == (0, 0)
+    assert "waitlist_size 1 disagrees with 0 waitlisted" in caplog.text
+
+
+def test_a_seat_counter_out_of_step_with_the_active_bookings_is_repaired_not_trusted(caplog):
+    event = EventFactory(capacity=1)
+    book(event, CustomerFactory())
+    decide_pending(event_id=event.pk)
+    Event.objects.filter(pk=event.pk).update(seats_taken=0)  # a stale write from outside
+
+    late = book(event, CustomerFactory())
+    with caplog.at_level(logging.WARNING, logger="apps.bookings.decisions"):
+        decide_pending(event_id=event.pk)
+    assert outcome(late) == (RequestStatus.REJECTED, Reason.SOLD_OUT)
+    assert Booking.objects.filter(event=event, status="active").count() == 1
+    assert "seats_taken 0 disagrees with 1 active" in caplog.text
+
+
+def test_a_rule_that_breaks_the_seat_bounds_raises_an_error_not_an_assertion():
+    state = rules.EventState(capacity=1, seats_taken=2, start_time=_future())
+    with pytest.raises(rules.SeatCountOutOfBounds):
+        rules.decide(kind=CommandKind.BOOK, event=state, now=_now())
+
+
+def test_a_worker_that_lost_its_partition_decides_nothing():
+    event = EventFactory(partition=2)
+    command = book(event, CustomerFactory())
+    mine = claim_partition(partition=2, host="here", pid=1)
+    claim_partition(partition=2, host="there", pid=2)  # evicted while paused
+
+    with pytest.raises(PartitionLost):
+        decide_partition(partition=2, first_event_id=event.pk, owner_generation=mine)
+    assert outcome(command) == (RequestStatus.PENDING, "")
+    decide_partition(partition=2, first_event_id=event.pk, owner_generation=mine + 1)
+    assert outcome(command) == (RequestStatus.CONFIRMED, Reason.BOOKED)
+
+
+def test_a_doorbell_on_the_wrong_partition_decides_nothing():
+    event = EventFactory(partition=3)
+    command = book(event, CustomerFactory())
+    assert decide_partition(partition=4, first_event_id=event.pk) == 0
+    assert outcome(command) == (RequestStatus.PENDING, "")
+    assert decide_partition(partition=3, first_event_id=event.pk) == 1
+
+
+def _now():
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+def _future():
+    from datetime import timedelta
+
+    return _now() + timedelta(days=1)
