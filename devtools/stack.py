@@ -130,11 +130,12 @@ class Stack:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
     def partition_worker_pid(self, partition: int) -> int | None:
-        """The pid holding a partition's lease, read from ``ps`` (any lease backend)."""
-        listing = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True)
-        for line in listing.stdout.splitlines():
-            pid, _, args = line.strip().split(None, 2)
-            if args.endswith(f"-m workers partition {partition}"):
+        """The pid of this stack's worker process for a partition, read from ``ps`` (only in
+        this stack's process group: other stacks may run on the same machine)."""
+        listing = subprocess.run(["ps", "-eo", "pid,pgid,args"], capture_output=True, text=True)
+        for line in listing.stdout.splitlines()[1:]:
+            pid, pgid, args = line.strip().split(None, 2)
+            if int(pgid) == self.process.pid and args.endswith(f"-m workers partition {partition}"):
                 return int(pid)
         return None
 

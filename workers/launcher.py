@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import connections
 
 from workers import routing
-from workers.leases import HOST, heartbeat_interval, hold_partition
+from workers.leases import HOST, heartbeat_interval, hold_partition, owned_long_enough
 
 logger = logging.getLogger("workers.launcher")
 
@@ -160,20 +160,18 @@ def stalled_children(children: list[Child]) -> list[Child]:
     watched = [c for c in children if c.partition is not None and c.process is not None]
     if not watched:
         return []
-    stale = set(stale_partitions())
+    # Owners first: a partition found stale afterwards with the same owner is that owner's.
     owners = {o.partition: o for o in partition_owners()}
-    stalled = []
-    for child in watched:
-        owner = owners.get(child.partition)
-        if (
-            child.partition in stale
-            and owner is not None
-            and owner.heartbeat_at is not None
-            and owner.host == HOST
-            and owner.pid == child.process.pid
-        ):
-            stalled.append(child)
-    return stalled
+    stale = set(stale_partitions())
+    return [
+        child
+        for child in watched
+        if child.partition in stale
+        and (owner := owners.get(child.partition)) is not None
+        and owned_long_enough(owner)
+        and owner.host == HOST
+        and owner.pid == child.process.pid
+    ]
 
 
 def watch(children: list[Child]) -> None:

@@ -328,12 +328,19 @@ def label_connections(partition: int) -> None:
     ).strip()
 
 
+def owned_long_enough(owner) -> bool:
+    """An owner that is still there and has had the stall period to show it is alive."""
+    if owner.heartbeat_at is None or owner.acquired_at is None:
+        return False
+    return (timezone.now() - owner.acquired_at).total_seconds() > settings.BOOKING_STALL_SECONDS
+
+
 def evict_if_stalled(partition: int, lease: Lease) -> bool:
     """Called by a standby: evict the partition's owner when it has stalled."""
     from apps.partitions.selectors import partition_owner, stale_partitions
 
     owner = partition_owner(partition)
-    if owner is None or owner.heartbeat_at is None or owner.holder == holder_label():
+    if owner is None or not owned_long_enough(owner) or owner.holder == holder_label():
         return False
     if partition not in stale_partitions():
         return False

@@ -53,10 +53,9 @@ def owners(stack: Stack) -> dict[int, list]:
     return {int(p): v for p, v in shell_json(stack, OWNERS).items()}
 
 
-@pytest.fixture(
-    params=["embedded", pytest.param("servers", marks=pytest.mark.servers)], scope="module"
-)
+@pytest.fixture(params=["embedded", pytest.param("servers", marks=pytest.mark.servers)])
 def stall_stack(request, tmp_path_factory):
+    # Per test: the session's PostgreSQL is shared, and leases are per database.
     env = dict(STALL_ENV)
     if request.param == "servers":
         env.update(request.getfixturevalue("servers")["env"])
