@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, connections
 
 from workers import routing
 from workers.leases import HOST, heartbeat_interval, hold_partition, owned_long_enough
@@ -316,8 +316,28 @@ def main(argv: list[str] | None = None) -> int:
     one = commands.add_parser("partition", help="run one partition worker (lease first)")
     one.add_argument("partition", type=int)
     one.add_argument("--log-level", default=settings.LOG_LEVEL, help="default: LOG_LEVEL")
+    moves = commands.add_parser(
+        "repartition", help="move events to their partition under BOOKING_PARTITIONS"
+    )
+    moves.add_argument("--timeout", type=float, default=120.0)
     args = parser.parse_args(argv)
 
+    if args.command == "repartition":
+        from workers.repartition import repartition
+
+        try:
+            moved = repartition(timeout=args.timeout)
+        except TimeoutError as exc:
+            print(f"repartition did not finish: {exc}", file=sys.stderr)
+            return 1
+        print(
+            f"{moved} events moved; every event is on its partition of {routing.partition_count()}"
+        )
+        return 0
+    refusal = partitions_out_of_range()
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
     if args.command == "partition":
         run_partition(args.partition, args.log_level)
         return 0
@@ -326,6 +346,30 @@ def main(argv: list[str] | None = None) -> int:
         args.partitions = ""
     children = children_for(args) if args.partitions else children_for_no_partitions(args)
     return supervise(children)
+
+
+def partitions_out_of_range() -> str | None:
+    """Why this process must not start: events that still matter are stored on partitions
+    this deployment does not consume (BOOKING_PARTITIONS was lowered without repartitioning)."""
+    # Lazy: models need django.setup(), which main() runs first.
+    from apps.partitions.selectors import events_beyond_partitions
+
+    try:
+        beyond = events_beyond_partitions()
+    except DatabaseError:  # not migrated yet: nothing can be stored beyond
+        return None
+    if not beyond:
+        return None
+    count = sum(len(ids) for ids in beyond.values())
+    example_partition = min(beyond)
+    return (
+        f"Refusing to start: BOOKING_PARTITIONS={routing.partition_count()}, but {count} "
+        f"event(s) are stored on partitions {sorted(beyond)} (e.g. event "
+        f"{beyond[example_partition][0]} on partition {example_partition}), which no worker "
+        "of this deployment would consume. Run `python -m workers repartition` with the new "
+        "BOOKING_PARTITIONS first (while the old workers still run, or with none running), "
+        "then start."
+    )
 
 
 def children_for_no_partitions(args) -> list[Child]:

@@ -11,6 +11,7 @@ WEBHOOK_QUEUE = "webhooks"
 
 DECIDE_EVENT_TASK = "bookings.decide_event"
 SWEEP_TASK = "bookings.sweep_pending"
+MOVE_EVENTS_TASK = "bookings.move_events"
 DELIVER_WEBHOOK_TASK = "webhooks.deliver"
 PUBLISH_WEBHOOKS_TASK = "webhooks.publish"
 SCHEDULE_WEBHOOKS_TASK = "webhooks.schedule_due"
@@ -20,9 +21,10 @@ def partition_count() -> int:
     return settings.BOOKING_PARTITIONS
 
 
-def partition_for_key(key: str) -> int:
-    """A stable hash (CRC-32, not Python's salted hash) so every process agrees."""
-    return zlib.crc32(key.encode()) % partition_count()
+def partition_for_key(key: str, count: int | None = None) -> int:
+    """A stable hash (CRC-32, not Python's salted hash) so every process agrees; ``count``
+    defaults to ``BOOKING_PARTITIONS``."""
+    return zlib.crc32(key.encode()) % (count or partition_count())
 
 
 def partition_queue(partition: int) -> str:

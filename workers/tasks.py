@@ -8,6 +8,7 @@ from celery import shared_task
 from apps.bookings import sweeper
 from apps.bookings.decisions import decide_partition
 from apps.events.models import Event
+from apps.partitions import services as partition_services
 from workers import leases, routing
 from workers.doorbells import latch
 
@@ -38,3 +39,21 @@ def decide_event(event_id: int, partition: int | None = None) -> int:
 @shared_task(name=routing.SWEEP_TASK)
 def sweep_pending() -> int:
     return sweeper.sweep_pending()
+
+
+@shared_task(name=routing.MOVE_EVENTS_TASK, acks_late=True)
+def move_events(partition: int, partitions: int) -> int:
+    """Move this partition's events to their partition among ``partitions`` (sent by
+    ``python -m workers repartition`` on the partition's own queue, so its owner does it
+    between two decision runs). Only the partition's owner acts."""
+    ownership = leases.current()
+    if ownership is None or ownership.partition != partition:
+        return 0
+    with ownership.answering():
+        moved = partition_services.move_events(
+            partition=partition, partitions=partitions, owner_generation=ownership.generation
+        )
+    logger.warning(
+        "partition %s: moved %d events for %d partitions", partition, len(moved), partitions
+    )
+    return len(moved)

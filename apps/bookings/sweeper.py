@@ -28,6 +28,16 @@ def sweep_pending(*, older_than_seconds: float | None = None) -> int:
     stranded.update(attempts=F("attempts") + 1)
     metrics.count_rerung(len(events))
     for event_id, partition in events:
+        if partition >= settings.BOOKING_PARTITIONS:
+            # No worker consumes that queue: ringing it only grows the broker's backlog.
+            logger.error(
+                "event %s is on partition %s, beyond BOOKING_PARTITIONS=%s: its commands wait "
+                "for `python -m workers repartition`",
+                event_id,
+                partition,
+                settings.BOOKING_PARTITIONS,
+            )
+            continue
         logger.warning(
             "re-ringing event %s: commands pending over %.0fs", event_id, older_than_seconds
         )

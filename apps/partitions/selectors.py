@@ -3,10 +3,13 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.bookings.models import BookingRequest, RequestStatus
+from apps.events.models import Event
 from apps.partitions.models import PartitionOwner
+from workers.routing import partition_for_key
 
 
 def partition_owners() -> list[PartitionOwner]:
@@ -51,3 +54,33 @@ def stale_partitions(*, older_than_seconds: float | None = None) -> list[int]:
 
 def partition_owner(partition: int) -> PartitionOwner | None:
     return PartitionOwner.objects.filter(partition=partition).first()
+
+
+def misplaced_events(*, partitions: int | None = None) -> dict[int, list[int]]:
+    """Events stored on another partition than their uid's among ``partitions`` (default
+    ``BOOKING_PARTITIONS``), as {stored partition: [event ids]}: what ``repartition`` moves."""
+    count = partitions or settings.BOOKING_PARTITIONS
+    misplaced: dict[int, list[int]] = {}
+    for pk, uid, partition in Event.objects.order_by("pk").values_list("pk", "uid", "partition"):
+        if partition_for_key(str(uid), count) != partition:
+            misplaced.setdefault(partition, []).append(pk)
+    return misplaced
+
+
+def events_beyond_partitions() -> dict[int, list[int]]:
+    """Events that still matter (live, or with commands pending or waitlisted) stored on a
+    partition at or beyond ``BOOKING_PARTITIONS``: no worker may consume it."""
+    beyond = (
+        Event.objects.filter(partition__gte=settings.BOOKING_PARTITIONS)
+        .filter(
+            Q(deleted_at__isnull=True)
+            | Q(booking_requests__status__in=[RequestStatus.PENDING, RequestStatus.WAITLISTED])
+        )
+        .order_by("pk")
+        .values_list("partition", "pk")
+        .distinct()
+    )
+    found: dict[int, list[int]] = {}
+    for partition, pk in beyond:
+        found.setdefault(partition, []).append(pk)
+    return found

@@ -12,7 +12,11 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.bookings.commands import ring_doorbell
+from apps.bookings.models import BookingRequest, RequestStatus
+from apps.events.models import Event
 from apps.partitions.models import PartitionOwner
+from workers.routing import partition_for_key
 
 
 class PartitionLost(Exception):
@@ -59,3 +63,39 @@ def check_owner(*, partition: int, generation: int) -> None:
     caller's generation is still the partition's current one."""
     if not PartitionOwner.objects.filter(partition=partition, generation=generation).exists():
         raise PartitionLost(f"partition {partition}: generation {generation} was taken over")
+
+
+def move_events(
+    *, partition: int, partitions: int, owner_generation: int | None = None
+) -> dict[int, int]:
+    """Move the events stored on ``partition`` to the partition their uid has among
+    ``partitions`` (a new partition count), then ring the doorbells of moved events with
+    pending commands on their new queue. Run by ``partition``'s owner only (its worker, through
+    its queue, or ``python -m workers repartition`` holding its lease), so no event is decided
+    by two owners at once: the new owner's batches lock the event and check its partition.
+    Returns {event id: new partition}."""
+    with transaction.atomic():
+        if owner_generation is not None:
+            check_owner(partition=partition, generation=owner_generation)
+        stored = Event.objects.filter(partition=partition).values_list("pk", "uid")
+        moves = {
+            pk: target
+            for pk, uid in stored
+            if (target := partition_for_key(str(uid), partitions)) != partition
+        }
+        by_target: dict[int, list[int]] = {}
+        for pk, target in moves.items():
+            by_target.setdefault(target, []).append(pk)
+        for target, ids in by_target.items():
+            Event.objects.filter(pk__in=ids, partition=partition).update(partition=target)
+        waiting = set(
+            BookingRequest.objects.filter(event_id__in=moves, status=RequestStatus.PENDING)
+            .order_by()
+            .values_list("event_id", flat=True)
+            .distinct()
+        )
+        for event_id in waiting:
+            transaction.on_commit(
+                lambda e=event_id: ring_doorbell(event_id=e, partition=moves[e], force=True)
+            )
+    return moves

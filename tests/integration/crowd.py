@@ -78,11 +78,11 @@ def flash_crowd(
 # --- the scenarios both profiles run -------------------------------------------------------------
 
 
-def settle(stack: Stack, event_id: int, timeout: float = 120) -> dict:
-    """Wait until no command of the event is pending; return its report."""
+def settle(stack: Stack, *event_ids: int, timeout: float = 120) -> dict:
+    """Wait until no command of the events is pending; return their report."""
 
     def decided():
-        report = stack.manage_json("event_report", str(event_id))
+        report = stack.manage_json("event_report", *map(str, event_ids))
         return report if report["requests"]["pending"] == 0 else None
 
     return poll(decided, timeout=timeout, interval=0.5, what="every request decided")

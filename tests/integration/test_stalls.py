@@ -299,10 +299,8 @@ def test_a_dead_machine_s_partitions_are_taken_over_by_the_standby(machines):
     takeover = max(owners(stack)[p][2] for p in range(4)) - killed[0]
     print(f"partitions 0-3 taken over {takeover:.1f}s after the machine died")
     assert all_owned_by(stack, c, range(4, 8))
-    for event_id in events:
-        report = settle(stack, event_id, timeout=120)
-        assert report["requests"]["confirmed"] == 5
-        assert report["requests"]["rejected"] == 5
+    report = settle(stack, *events, timeout=120)
+    assert report["requests"]["confirmed"] == report["requests"]["rejected"] == 5 * len(events)
     assert decision_counts(stack, events) == {
         "requests": len(jobs),
         "decided_once": len(jobs),
