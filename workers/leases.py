@@ -264,8 +264,10 @@ class Ownership:
                 settings.BOOKING_STALL_SECONDS,
             )
             return True
+        # A run in progress (not stuck) is answering: doorbells are not going unanswered.
+        answered = timezone.now() if self.run_started is not None else self.answered_at
         return record_heartbeat(
-            partition=self.partition, generation=self.generation, answered_at=self.answered_at
+            partition=self.partition, generation=self.generation, answered_at=answered
         )
 
     def _heartbeat(self) -> None:
