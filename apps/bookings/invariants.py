@@ -10,7 +10,7 @@ from django.db.models import Count, Exists, F, Min, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from apps.bookings.models import Booking, BookingRequest, BookingStatus, RequestStatus
+from apps.bookings.models import Booking, BookingRequest, BookingStatus, Reason, RequestStatus
 from apps.events.models import Event
 
 
@@ -114,3 +114,21 @@ def check_invariants(*, pending_threshold_seconds: float) -> list[str]:
         *_waitlist_breaches(),
         *_pending_breaches(pending_threshold_seconds),
     ]
+
+
+def out_of_order_decisions(*, event_ids: list[int] | None = None) -> int:
+    """Commands decided in a later batch than a command of the same event with a higher id:
+    on PostgreSQL ids are taken before commit, so a command can become visible just after a
+    higher id was decided. 0 when every event's line was kept. Promotions and withdrawals are
+    left out (their ``decided_at`` is when they left the waitlist, not when they were read)."""
+    commands = BookingRequest.objects.filter(decided_at__isnull=False).exclude(
+        Q(reason=Reason.PROMOTED) | Q(status=RequestStatus.WITHDRAWN)
+    )
+    if event_ids is not None:
+        commands = commands.filter(event_id__in=event_ids)
+    overtaken = BookingRequest.objects.filter(
+        event_id=OuterRef("event_id"),
+        id__gt=OuterRef("id"),
+        decided_at__lt=OuterRef("decided_at"),
+    )
+    return commands.filter(Exists(overtaken)).count()

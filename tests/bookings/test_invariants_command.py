@@ -149,3 +149,31 @@ def test_the_command_prints_json_and_honours_the_pending_threshold(healthy_event
         call_command("check_invariants", "--json", "--pending-threshold", "0", stdout=out)
     report = json.loads(out.getvalue())
     assert report["ok"] is False and len(report["breaches"]) == 1
+
+
+@pytest.mark.django_db
+def test_out_of_order_decisions_counts_commands_decided_after_a_higher_id(event):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.bookings.invariants import out_of_order_decisions
+    from apps.bookings.models import BookingRequest, CommandKind, RequestStatus
+    from tests.factories import CustomerFactory
+
+    now = timezone.now()
+    rows = []
+    for _ in range(4):
+        customer = CustomerFactory()
+        rows.append(
+            BookingRequest.objects.create(
+                kind=CommandKind.BOOK, user=customer.user, customer=customer, event=event
+            )
+        )
+    # Ids 1, 2 and 4 in the first batch; 3 committed late and was decided in the next one.
+    for row, batch in zip(rows, [0, 0, 1, 0], strict=True):
+        BookingRequest.objects.filter(pk=row.pk).update(
+            status=RequestStatus.CONFIRMED, decided_at=now + timedelta(seconds=batch)
+        )
+    assert out_of_order_decisions(event_ids=[event.pk]) == 1
+    assert out_of_order_decisions(event_ids=[event.pk + 1000]) == 0
