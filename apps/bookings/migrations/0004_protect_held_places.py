@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0001_initial'),
-        ('bookings', '0002_reason_internal_error'),
+        ('bookings', '0003_one_pending_book_per_customer'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
