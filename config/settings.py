@@ -354,7 +354,5 @@ for _network in METRICS_ALLOWED_NETWORKS:
         ipaddress.ip_network(_network, strict=False)
     except ValueError as _exc:
         raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_exc}") from _exc
-# /health/ready/ reports a partition whose lease holder has not been seen for this long.
-READINESS_PARTITION_STALE_SECONDS = env.float("READINESS_PARTITION_STALE_SECONDS", default=30.0)
 # The broker probe of /health/ready/ gives up after this long.
 READINESS_BROKER_TIMEOUT_SECONDS = env.float("READINESS_BROKER_TIMEOUT_SECONDS", default=2.0)

@@ -31,6 +31,15 @@ def partition_queue(partition: int) -> str:
     return f"{PARTITION_QUEUE_PREFIX}{partition}"
 
 
+# A partition's lease (workers/leases.py) is named after its queue; on PostgreSQL it is the
+# advisory lock (LEASE_LOCK_NAMESPACE, partition). Readiness looks for the holders by these.
+LEASE_LOCK_NAMESPACE = 0x5EA7
+
+
+def lease_name(partition: int) -> str:
+    return f"lease-{partition_queue(partition)}"
+
+
 def partition_queues() -> list[str]:
     return [partition_queue(p) for p in range(partition_count())]
 

@@ -59,3 +59,10 @@ def test_every_partition_has_a_queue_and_no_other_queue_is_named_like_one(settin
         "bookings.p2",
         "bookings.p3",
     ]
+
+
+def test_readiness_looks_for_leases_under_the_names_the_workers_take_them():
+    from workers import leases, routing
+
+    assert routing.LEASE_LOCK_NAMESPACE == leases.ADVISORY_LOCK_NAMESPACE
+    assert leases.partition_lease(3).name == routing.lease_name(3)
