@@ -49,14 +49,14 @@ class IndexView(APIView):
         }
     )
     def get(self, request):
-        links = {
-            "docs": reverse("swagger-ui"),
-            "redoc": reverse("redoc"),
-            "schema": reverse("schema"),
-            "health": reverse("health"),
-            "readiness": reverse("readiness"),
-            "metrics": reverse("metrics"),
-        }
+        links = {}
+        if settings.API_DOCS_ENABLED:  # off in production unless asked for
+            links.update(
+                docs=reverse("swagger-ui"), redoc=reverse("redoc"), schema=reverse("schema")
+            )
+        links.update(
+            health=reverse("health"), readiness=reverse("readiness"), metrics=reverse("metrics")
+        )
         return Response({"name": "reservations", "version": version(), "links": links})
 
 

@@ -26,3 +26,11 @@ def test_every_link_of_the_front_door_answers(client, settings):
     settings.METRICS_TOKEN, settings.METRICS_ALLOWED_NETWORKS = "", []
     for name, link in client.get("/").json()["links"].items():
         assert client.get(link).status_code in (200, 503), name  # readiness may say 503 here
+
+
+def test_without_the_api_docs_the_front_door_links_what_is_served(client, settings):
+    settings.API_DOCS_ENABLED = False
+
+    links = client.get("/").json()["links"]
+
+    assert set(links) == {"health", "readiness", "metrics"}
