@@ -274,6 +274,13 @@ WAITER_DIR = DATA_DIR / "waiters"
 # A command pending longer than this gets its doorbell rung again by the sweeper.
 BOOKING_SWEEP_AFTER_SECONDS = env.float("BOOKING_SWEEP_AFTER_SECONDS", default=5.0)
 BOOKING_SWEEP_INTERVAL_SECONDS = env.float("BOOKING_SWEEP_INTERVAL_SECONDS", default=5.0)
+# A hold lasts an event's hold_seconds, which organizers set within these bounds.
+BOOKING_HOLD_MIN_SECONDS = env.int("BOOKING_HOLD_MIN_SECONDS", default=30)
+BOOKING_HOLD_MAX_SECONDS = 3600
+# How often beat records expire commands for holds past their deadline.
+BOOKING_HOLD_EXPIRY_INTERVAL_SECONDS = env.float(
+    "BOOKING_HOLD_EXPIRY_INTERVAL_SECONDS", default=5.0
+)
 # Commands decided per transaction by a partition worker.
 BOOKING_DECISION_BATCH = env.int("BOOKING_DECISION_BATCH", default=500)
 LEASE_DIR = DATA_DIR / "leases"

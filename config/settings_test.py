@@ -30,3 +30,6 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 
 # The tests' webhook receivers listen on random ports of 127.0.0.1.
 WEBHOOK_ALLOWED_PORTS = ["*"]
+
+# Holds of a second or two, so expiry tests run in real time.
+BOOKING_HOLD_MIN_SECONDS = 1

@@ -12,6 +12,7 @@ WEBHOOK_QUEUE = "webhooks"
 DECIDE_EVENT_TASK = "bookings.decide_event"
 SWEEP_TASK = "bookings.sweep_pending"
 MOVE_EVENTS_TASK = "bookings.move_events"
+EXPIRE_HOLDS_TASK = "bookings.expire_holds"
 DELIVER_WEBHOOK_TASK = "webhooks.deliver"
 PUBLISH_WEBHOOKS_TASK = "webhooks.publish"
 SCHEDULE_WEBHOOKS_TASK = "webhooks.schedule_due"
@@ -68,6 +69,7 @@ def task_routes() -> dict:
     # Doorbells are routed per call (the event's partition); these are the fixed routes.
     return {
         SWEEP_TASK: {"queue": DEFAULT_QUEUE},
+        EXPIRE_HOLDS_TASK: {"queue": DEFAULT_QUEUE},
         SCHEDULE_WEBHOOKS_TASK: {"queue": DEFAULT_QUEUE},
         DELIVER_WEBHOOK_TASK: {"queue": WEBHOOK_QUEUE},
         PUBLISH_WEBHOOKS_TASK: {"queue": WEBHOOK_QUEUE},
@@ -79,6 +81,10 @@ def beat_schedule() -> dict:
         "sweep-pending-commands": {
             "task": SWEEP_TASK,
             "schedule": settings.BOOKING_SWEEP_INTERVAL_SECONDS,
+        },
+        "expire-lapsed-holds": {
+            "task": EXPIRE_HOLDS_TASK,
+            "schedule": settings.BOOKING_HOLD_EXPIRY_INTERVAL_SECONDS,
         },
         "schedule-due-webhooks": {
             "task": SCHEDULE_WEBHOOKS_TASK,

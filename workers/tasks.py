@@ -5,7 +5,7 @@ import logging
 
 from celery import shared_task
 
-from apps.bookings import sweeper
+from apps.bookings import expiries, sweeper
 from apps.bookings.decisions import decide_partition
 from apps.events.models import Event
 from apps.partitions import services as partition_services
@@ -57,3 +57,9 @@ def move_events(partition: int, partitions: int) -> int:
         "partition %s: moved %d events for %d partitions", partition, len(moved), partitions
     )
     return len(moved)
+
+
+@shared_task(name=routing.EXPIRE_HOLDS_TASK)
+def expire_holds() -> int:
+    """Record expire commands for holds past their deadline; their workers decide them."""
+    return expiries.record_hold_expiries()

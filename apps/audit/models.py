@@ -22,6 +22,11 @@ class Action(models.TextChoices):
     BOOKING_PROMOTED = "booking_promoted"
     WAITLIST_LEFT = "waitlist_left"
     CAPACITY_CHANGED = "capacity_changed"
+    BOOKING_SEATS_CHANGED = "booking_seats_changed"
+    HOLD_CREATED = "hold_created"
+    HOLD_CONFIRMED = "hold_confirmed"
+    HOLD_RELEASED = "hold_released"
+    HOLD_EXPIRED = "hold_expired"
     WEBHOOK_SUBSCRIPTION = "webhook_subscription"
 
 

@@ -21,6 +21,8 @@ from apps.bookings.serializers import (
     BookingSerializer,
     BookingUpdateSerializer,
     BookRequestSerializer,
+    HoldRequestSerializer,
+    check_seats,
 )
 from apps.core.exceptions import Conflict, PermissionDenied
 from apps.core.throttling import CommandThrottle
@@ -87,13 +89,14 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             raise PermissionDenied("Only the customer who holds a booking may change it.")
         return booking
 
-    def _command(self, booking: Booking, kind: CommandKind):
+    def _command(self, booking: Booking, kind: CommandKind, seats: int | None = None):
         command, created = request_command(
             user_id=self.request.user.id,
             event=booking.event,
             kind=kind,
             customer_id=booking.customer_id,
             booking_id=booking.pk,
+            seats=booking.seats if seats is None else seats,
             idempotency_key=idempotency_key(self.request),
         )
         return command_response(self.request, command, created=created)
@@ -111,6 +114,7 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             user_id=request.user.id,
             customer_id=request.user.customer_profile.pk,
             event_id=data.validated_data["event"],
+            seats=data.validated_data["seats"],
             idempotency_key=idempotency_key(request),
         )
         return command_response(request, command, created=created)
@@ -119,15 +123,20 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         request=BookingUpdateSerializer,
         responses=COMMAND_RESPONSES,
         parameters=COMMAND_HEADERS,
-        summary="Reactivate (status=active) or cancel (status=cancelled)",
+        summary="Change seats (seats=n), reactivate (status=active) or cancel (status=cancelled)",
     )
     def partial_update(self, request, pk=None):
         booking = self._own_booking()
         data = BookingUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        wanted = data.validated_data["status"]
-        kind = CommandKind.REACTIVATE if wanted == BookingStatus.ACTIVE else CommandKind.CANCEL
-        return self._command(booking, kind)
+        wanted, seats = data.validated_data.get("status"), data.validated_data.get("seats")
+        if seats is not None:
+            check_seats(seats, booking.event)
+        if wanted == BookingStatus.CANCELLED:
+            return self._command(booking, CommandKind.CANCEL)
+        if wanted == BookingStatus.ACTIVE:
+            return self._command(booking, CommandKind.REACTIVATE, seats)
+        return self._command(booking, CommandKind.CHANGE_SEATS, seats)
 
     @extend_schema(
         request=None,
@@ -196,3 +205,87 @@ class BookingRequestViewSet(
             idempotency_key=idempotency_key(request),
         )
         return command_response(request, command, created=created)
+
+
+class HoldViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Holds: seats kept for a customer until the event's ``hold_seconds`` pass. Holding,
+    confirming, releasing and expiring are commands on the event's queue; of a confirm and an
+    expiry, the one first in the queue wins. A hold's id is its booking's id."""
+
+    serializer_class = BookingSerializer
+    filterset_class = BookingFilter
+    search_fields = ["event__title"]
+    ordering_fields = ["created_at", "expires_at"]
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Booking.objects.none()
+        bookings = selectors.bookings_for(self.request.user)
+        return bookings.filter(status=BookingStatus.HELD) if self.action == "list" else bookings
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [IsAuthenticated(), IsCustomer()]
+        return [IsAuthenticated()]
+
+    def _command(self, kind: CommandKind):
+        booking = self.get_object()
+        if booking.customer.user_id != self.request.user.id:
+            raise PermissionDenied("Only the customer who holds the seats may change the hold.")
+        command, created = request_command(
+            user_id=self.request.user.id,
+            event=booking.event,
+            kind=kind,
+            customer_id=booking.customer_id,
+            booking_id=booking.pk,
+            seats=booking.seats,
+            idempotency_key=idempotency_key(self.request),
+        )
+        return command_response(self.request, command, created=created)
+
+    @extend_schema(summary="Your live holds (organizers: holds on their events)")
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(summary="A hold (its booking: `held`, then `active`, `cancelled` or `expired`)")
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        request=HoldRequestSerializer,
+        responses=COMMAND_RESPONSES,
+        parameters=COMMAND_HEADERS,
+        summary="Hold seats (202 + request; decided: the booking is `held` until `expires_at`)",
+    )
+    def create(self, request):
+        data = HoldRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        command, created = request_command(
+            user_id=request.user.id,
+            event=data.validated_data["event"],
+            kind=CommandKind.HOLD,
+            customer_id=request.user.customer_profile.pk,
+            seats=data.validated_data["seats"],
+            idempotency_key=idempotency_key(request),
+        )
+        return command_response(request, command, created=created)
+
+    @extend_schema(
+        request=None,
+        responses=COMMAND_RESPONSES,
+        parameters=COMMAND_HEADERS,
+        summary="Confirm the hold: its seats become a booking, or `hold_expired`",
+    )
+    @action(detail=True, methods=["post"])
+    def confirm(self, request, pk=None):
+        return self._command(CommandKind.CONFIRM_HOLD)
+
+    @extend_schema(
+        request=None,
+        responses=COMMAND_RESPONSES,
+        parameters=COMMAND_HEADERS,
+        summary="Release the hold (its seats are freed and go to the waitlist first)",
+    )
+    def destroy(self, request, pk=None):
+        return self._command(CommandKind.RELEASE_HOLD)

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.bookings import rules, selectors
-from apps.bookings.models import BookingRequest, BookingStatus, CommandKind, Reason, RequestStatus
+from apps.bookings.models import BookingRequest, CommandKind, Reason, RequestStatus
 from apps.core import metrics
 from apps.core.bulk import insert_rows
 from apps.core.exceptions import Conflict, DomainError, Unprocessable
@@ -31,7 +31,15 @@ def fingerprint(*, kind: CommandKind, target: object, payload: dict) -> str:
 
 # Refused at once, without the queue, when the event has started: the worker would refuse them
 # too (rules.decide is the authority); this spares the client the round trip.
-REFUSED_ONCE_STARTED = frozenset({CommandKind.BOOK, CommandKind.REACTIVATE, CommandKind.CANCEL})
+REFUSED_ONCE_STARTED = frozenset(
+    {
+        CommandKind.BOOK,
+        CommandKind.REACTIVATE,
+        CommandKind.CANCEL,
+        CommandKind.HOLD,
+        CommandKind.CHANGE_SEATS,
+    }
+)
 
 
 def request_command(
@@ -42,6 +50,7 @@ def request_command(
     customer_id: int | None = None,
     booking_id: int | None = None,
     payload: dict | None = None,
+    seats: int = 1,
     idempotency_key: str | None = None,
 ) -> tuple[BookingRequest, bool]:
     """Record a command durably; its doorbell rings once the row is committed.
@@ -50,7 +59,7 @@ def request_command(
     command, the earlier request and ``False``; used for another command, ``Unprocessable``.
     """
     payload = payload or {}
-    digest = fingerprint(kind=kind, target=booking_id or event.pk, payload=payload)
+    digest = fingerprint(kind=kind, target=booking_id or event.pk, payload=_bound(payload, seats))
     if idempotency_key is not None:
         earlier = _earlier_request(user_id=user_id, key=idempotency_key, digest=digest)
         if earlier is not None:
@@ -66,6 +75,7 @@ def request_command(
         event_id=event.pk,
         booking_id=booking_id,
         payload=payload,
+        seats=seats,
         status=RequestStatus.PENDING,
         idempotency_key=idempotency_key,
         fingerprint=digest,
@@ -130,6 +140,7 @@ COMMAND_FIELDS = (
     "event",
     "booking",
     "payload",
+    "seats",
     "status",
     "reason",
     "message",
@@ -141,8 +152,18 @@ COMMAND_FIELDS = (
 COMMAND_ATTRIBUTES = [BookingRequest._meta.get_field(name).attname for name in COMMAND_FIELDS]
 
 
+def _bound(payload: dict, seats: int) -> dict:
+    """What an idempotency key binds: the payload, and the seats when not the default one."""
+    return payload if seats == 1 else {**payload, "seats": seats}
+
+
 def request_booking(
-    *, user_id: int, customer_id: int, event_id: int, idempotency_key: str | None = None
+    *,
+    user_id: int,
+    customer_id: int,
+    event_id: int,
+    seats: int = 1,
+    idempotency_key: str | None = None,
 ) -> tuple[BookingRequest, bool]:
     """A customer asks for a seat: record a book command (see ``request_command``), or refuse
     it at once when its answer cannot change before its turn (``rules.refusal_at_the_door``:
@@ -155,15 +176,21 @@ def request_booking(
             f"event: {message}", code="validation_error", details={"event": [message]}
         )
     event, line = found
-    digest = fingerprint(kind=CommandKind.BOOK, target=event.pk, payload={})
+    if seats > event.max_seats_per_booking:
+        message = f"at most {event.max_seats_per_booking} seats per booking at this event"
+        raise DomainError(
+            f"seats: {message}", code="validation_error", details={"seats": [message]}
+        )
+    digest = fingerprint(kind=CommandKind.BOOK, target=event.pk, payload=_bound({}, seats))
     earlier = _earlier_request(user_id=user_id, key=idempotency_key, digest=digest)
     if earlier is not None:
         return earlier, False
     refusal = rules.refusal_at_the_door(
         event=rules.state_of(event),
         now=timezone.now(),
-        booking_status=BookingStatus.ACTIVE if line.customer_holds_seat else None,
+        booking_status=line.booking_status,
         seat_freeing_pending=line.seat_freeing_pending,
+        seats=seats,
     )
     if refusal is not None:
         raise Conflict(refusal.message, code=refusal.reason)
@@ -172,6 +199,7 @@ def request_booking(
         event=event,
         kind=CommandKind.BOOK,
         customer_id=customer_id,
+        seats=seats,
         idempotency_key=idempotency_key,
     )
     # The line as the event was read: every command pending then is ahead of this one.

@@ -8,6 +8,7 @@ import time
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Exists, F, Func, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.accounts.models import Customer
@@ -15,6 +16,7 @@ from apps.audit.models import Action
 from apps.audit.services import record_batch
 from apps.bookings import rules
 from apps.bookings.models import (
+    SEAT_HOLDING_STATUSES,
     Booking,
     BookingRequest,
     BookingStatus,
@@ -42,6 +44,11 @@ HISTORY_ACTIONS = {
     Reason.LEFT_WAITLIST: Action.WAITLIST_LEFT,
     Reason.CAPACITY_CHANGED: Action.CAPACITY_CHANGED,
     Reason.EVENT_CANCELLED: Action.DELETE,
+    Reason.SEATS_CHANGED: Action.BOOKING_SEATS_CHANGED,
+    Reason.HELD: Action.HOLD_CREATED,
+    Reason.HOLD_CONFIRMED: Action.HOLD_CONFIRMED,
+    Reason.HOLD_RELEASED: Action.HOLD_RELEASED,
+    Reason.HOLD_EXPIRED: Action.HOLD_EXPIRED,
 }
 
 
@@ -166,14 +173,21 @@ def _row_count(queryset) -> Subquery:
     return Subquery(queryset.order_by().annotate(n=Func(F("id"), function="COUNT")).values("n"))
 
 
+def _seat_sum(queryset) -> Coalesce:
+    # SUM without GROUP BY, like _row_count: the seats of active bookings and live holds.
+    return Coalesce(
+        Subquery(queryset.order_by().annotate(n=Func(F("seats"), function="SUM")).values("n")), 0
+    )
+
+
 def _locked_event(
     event_id: int, partition: int | None, owner_generation: int | None
 ) -> Event | None:
     """Lock the event, with the row counts its counters must match, in one statement; None
     when it is gone or belongs to another partition; ``PartitionLost`` when fenced off."""
     events = Event.objects.select_for_update(no_key=True).annotate(
-        active_bookings=_row_count(
-            Booking.objects.filter(event_id=OuterRef("pk"), status=BookingStatus.ACTIVE)
+        active_bookings=_seat_sum(
+            Booking.objects.filter(event_id=OuterRef("pk"), status__in=SEAT_HOLDING_STATUSES)
         ),
         waitlisted_requests=_row_count(
             BookingRequest.objects.filter(event_id=OuterRef("pk"), status=RequestStatus.WAITLISTED)
@@ -203,7 +217,7 @@ def _repair_counters(event: Event) -> None:
     outside the worker, a bug) is repaired from the rows, never trusted."""
     if event.seats_taken != event.active_bookings:
         logger.error(
-            "event %s: seats_taken %s disagrees with %s active bookings; repaired from the rows",
+            "event %s: seats_taken %s disagrees with %s seats booked or held; repaired from rows",
             event.pk,
             event.seats_taken,
             event.active_bookings,
@@ -256,13 +270,22 @@ class _Ledger:
         command.decided_at = self.now
         self.requests[command.id] = command
         if decision.booking_status is not None:
-            command.booking = self._set_booking(command.customer_id, decision.booking_status)
+            command.booking = self._set_booking(
+                command.customer_id,
+                decision.booking_status,
+                seats=decision.seats,
+                expires_at=decision.expires_at,
+            )
         elif command.customer_id in self.bookings and command.kind != CommandKind.SET_CAPACITY:
             command.booking = self.bookings[command.customer_id]
         if decision.status == RequestStatus.WAITLISTED:
             self.waitlist[command.id] = command
             self.waitlisted_customers[command.customer_id] = command
-        self._log(command, decision.reason)
+        if command.kind == CommandKind.EXPIRE_HOLD and decision.status == RequestStatus.REJECTED:
+            return  # the hold was confirmed, released or held again first: nothing happened
+        # A refusal that changed nothing is logged as a refusal, whatever its reason.
+        changed = decision.status != RequestStatus.REJECTED or decision.booking_status is not None
+        self._log(command, decision.reason, changed=changed)
         # A promotion is announced once, as itself, not also as a plain confirmation.
         event_type = (
             "booking.promoted"
@@ -271,6 +294,10 @@ class _Ledger:
         )
         if event_type:
             self.outcomes.append(Outcome(event_type, command, command.booking))
+        late_confirm = command.kind == CommandKind.CONFIRM_HOLD
+        if late_confirm and decision.booking_status == BookingStatus.EXPIRED:
+            # This confirm came after the deadline and is what expired the hold.
+            self.outcomes.append(Outcome("hold.expired", command, command.booking))
 
     def withdraw_waitlisted(self, customer_id: int, reason: Reason) -> None:
         entry = self.waitlisted_customers.pop(customer_id)
@@ -280,17 +307,24 @@ class _Ledger:
         self.requests[entry.id] = entry
 
     def promote_from_waitlist(self) -> None:
-        while self.waitlist and rules.can_promote(self.state, self.now):
-            entry = self.waitlist.pop(next(iter(self.waitlist)))
-            del self.waitlisted_customers[entry.customer_id]
-            self.settle(entry, rules.promote(self.state))
+        """Strict line: promote the oldest entry while all its seats are free; stop at the first
+        that does not fit (nobody behind it overtakes)."""
+        while self.waitlist:
+            head = next(iter(self.waitlist.values()))
+            if not rules.can_promote(self.state, self.now, head.seats):
+                return
+            del self.waitlist[head.id]
+            del self.waitlisted_customers[head.customer_id]
+            self.settle(head, rules.promote(self.state, head.seats))
 
     def cancel_event(self, command: BookingRequest) -> None:
         # The ledger's bookings are newer than the table's: this batch may already have created,
         # cancelled or reactivated some of them, so its copy wins over the stored row.
-        for booking in Booking.objects.filter(event_id=self.event.pk, status=BookingStatus.ACTIVE):
+        for booking in Booking.objects.filter(
+            event_id=self.event.pk, status__in=SEAT_HOLDING_STATUSES
+        ):
             self.bookings.setdefault(booking.customer_id, booking)
-        active = [b for b in self.bookings.values() if b.status == BookingStatus.ACTIVE]
+        active = [b for b in self.bookings.values() if b.status in SEAT_HOLDING_STATUSES]
         users = dict(
             Customer.objects.filter(pk__in=[b.customer_id for b in active]).values_list(
                 "pk", "user_id"
@@ -308,19 +342,30 @@ class _Ledger:
         for customer_id in list(self.waitlisted_customers):
             self.withdraw_waitlisted(customer_id, Reason.EVENT_CANCELLED)
 
-    def _set_booking(self, customer_id: int, status: BookingStatus) -> Booking:
+    def _set_booking(
+        self, customer_id: int, status: BookingStatus, *, seats: int | None = None, expires_at=None
+    ) -> Booking:
         booking = self.bookings.get(customer_id)
         if booking is None:
             booking = Booking(customer_id=customer_id, event_id=self.event.pk)
             self.bookings[customer_id] = booking
         booking.status = status
+        if seats is not None:
+            booking.seats = seats
+        # A live hold has its deadline; an expired one keeps it as a record; others have none.
+        if status == BookingStatus.HELD:
+            booking.expires_at = expires_at
+        elif status != BookingStatus.EXPIRED:
+            booking.expires_at = None
         booking.cancelled_at = self.now if status == BookingStatus.CANCELLED else None
         booking.updated_at = self.now
         self.changed_bookings[customer_id] = booking
         return booking
 
-    def _log(self, command: BookingRequest, reason: Reason) -> None:
+    def _log(self, command: BookingRequest, reason: Reason, *, changed: bool = True) -> None:
         action = HISTORY_ACTIONS.get(reason, Action.BOOKING_REJECTED)
+        if not changed:
+            action = Action.BOOKING_REJECTED
         target = command.booking if command.booking is not None else self.event
         self._history(
             target,
@@ -345,9 +390,13 @@ class _Ledger:
         bulk INSERTs, never a statement per command."""
         changed = list(self.changed_bookings.values())
         Booking.objects.bulk_create([b for b in changed if b.pk is None], batch_size=500)
-        for status, group in _grouped(changed, lambda b: b.status).items():
+        # Grouped by what they are set to: a few statuses × a few seat counts, one deadline.
+        key = lambda b: (b.status, b.seats, b.expires_at)  # noqa: E731
+        for (status, seats, expires_at), group in _grouped(changed, key).items():
             Booking.objects.filter(pk__in=[b.pk for b in group]).update(
                 status=status,
+                seats=seats,
+                expires_at=expires_at,
                 updated_at=self.now,
                 cancelled_at=self.now if status == BookingStatus.CANCELLED else None,
             )
@@ -430,8 +479,12 @@ def _decide_batch(
                 event=ledger.state,
                 now=ledger.now,
                 booking_status=booking.status if booking else None,
+                booking_seats=booking.seats if booking else None,
+                hold_expires_at=booking.expires_at if booking else None,
                 waitlisted=command.customer_id in ledger.waitlisted_customers,
                 payload=command.payload,
+                seats=command.seats,
+                requested_at=command.created_at,
             )
             confirmed = decision.status == RequestStatus.CONFIRMED
             if command.kind == CommandKind.CANCEL_EVENT and confirmed:

@@ -6,11 +6,17 @@ scenario: the counters the worker keeps must match the rows they count.
 
 from datetime import timedelta
 
-from django.db.models import Count, Exists, F, Min, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from apps.bookings.models import Booking, BookingRequest, BookingStatus, Reason, RequestStatus
+from apps.bookings.models import (
+    SEAT_HOLDING_STATUSES,
+    Booking,
+    BookingRequest,
+    Reason,
+    RequestStatus,
+)
 from apps.events.models import Event
 
 
@@ -25,10 +31,25 @@ def _count_per_event(queryset) -> Coalesce:
     return Coalesce(Subquery(counted), 0)
 
 
+def _seats_per_event(queryset) -> Coalesce:
+    summed = (
+        queryset.filter(event_id=OuterRef("pk"))
+        .order_by()
+        .values("event_id")
+        .annotate(n=Sum("seats"))
+        .values("n")
+    )
+    return Coalesce(Subquery(summed), 0)
+
+
 def _event_breaches() -> list[str]:
+    """seats_taken == seats of active bookings + seats of live holds, within capacity; the
+    waitlist counter equals its entries."""
     events = (
         Event.objects.annotate(
-            active_bookings=_count_per_event(Booking.objects.filter(status=BookingStatus.ACTIVE)),
+            active_bookings=_seats_per_event(
+                Booking.objects.filter(status__in=SEAT_HOLDING_STATUSES)
+            ),
             waitlisted_requests=_count_per_event(
                 BookingRequest.objects.filter(status=RequestStatus.WAITLISTED)
             ),
@@ -54,12 +75,12 @@ def _event_breaches() -> list[str]:
         if e["seats_taken"] != e["active_bookings"]:
             breaches.append(
                 f"event {e['id']}: seats_taken {e['seats_taken']} != "
-                f"{e['active_bookings']} active bookings"
+                f"{e['active_bookings']} seats of active bookings and live holds"
             )
         if max(e["seats_taken"], e["active_bookings"]) > e["capacity"]:
             breaches.append(
                 f"event {e['id']}: over capacity ({e['seats_taken']} seats taken, "
-                f"{e['active_bookings']} active bookings, capacity {e['capacity']})"
+                f"{e['active_bookings']} seats booked or held, capacity {e['capacity']})"
             )
         if e["waitlist_size"] != e["waitlisted_requests"]:
             breaches.append(
@@ -74,7 +95,7 @@ def _waitlist_breaches() -> list[str]:
     holds_seat = Booking.objects.filter(
         customer_id=OuterRef("customer_id"),
         event_id=OuterRef("event_id"),
-        status=BookingStatus.ACTIVE,
+        status__in=SEAT_HOLDING_STATUSES,
     )
     both = (
         BookingRequest.objects.filter(status=RequestStatus.WAITLISTED)

@@ -29,16 +29,28 @@ def cascade_unless_held(collector, field, sub_objs, using):
 class BookingStatus(models.TextChoices):
     ACTIVE = "active"
     CANCELLED = "cancelled"
+    # A time-limited hold: its seats count against capacity until it is confirmed (→ active),
+    # released (→ cancelled) or expired (→ expired) by the event's worker.
+    HELD = "held"
+    EXPIRED = "expired"
+
+
+# The statuses whose seats count in ``Event.seats_taken``.
+SEAT_HOLDING_STATUSES = (BookingStatus.ACTIVE, BookingStatus.HELD)
 
 
 class Booking(models.Model):
-    """A customer's seat at an event. One row per (customer, event): reactivated, not duplicated."""
+    """A customer's seats at an event (or a hold on them). One row per (customer, event):
+    reactivated, re-held or resized, never duplicated."""
 
     customer = models.ForeignKey(Customer, on_delete=cascade_unless_held, related_name="bookings")
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="bookings")
     status = models.CharField(
         max_length=16, choices=BookingStatus.choices, default=BookingStatus.ACTIVE
     )
+    seats = models.PositiveSmallIntegerField(default=1)
+    # While held: when the hold lapses (the worker expires it on an expire command).
+    expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
@@ -47,15 +59,24 @@ class Booking(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["customer", "event"], name="booking_one_per_customer"),
+            models.CheckConstraint(condition=Q(seats__gte=1), name="booking_seats_positive"),
+            models.CheckConstraint(
+                condition=~Q(status="held") | Q(expires_at__isnull=False),
+                name="booking_hold_expires",
+            ),
         ]
-        indexes = [models.Index(fields=["event", "status"])]
+        indexes = [
+            models.Index(fields=["event", "status"]),
+            # The expiry scan: live holds by deadline.
+            models.Index(fields=["status", "expires_at"], name="booking_status_expires"),
+        ]
 
     def __str__(self) -> str:
         return f"booking {self.pk} {self.customer_id}@{self.event_id} {self.status}"
 
     @property
     def holds_a_place(self) -> bool:
-        return self.status == BookingStatus.ACTIVE
+        return self.status in SEAT_HOLDING_STATUSES
 
 
 class CommandKind(models.TextChoices):
@@ -65,6 +86,12 @@ class CommandKind(models.TextChoices):
     LEAVE_WAITLIST = "leave_waitlist"
     SET_CAPACITY = "set_capacity"
     CANCEL_EVENT = "cancel_event"
+    CHANGE_SEATS = "change_seats"
+    HOLD = "hold"
+    CONFIRM_HOLD = "confirm_hold"
+    RELEASE_HOLD = "release_hold"
+    # Recorded by beat for a hold past its deadline; decided in queue order like the rest.
+    EXPIRE_HOLD = "expire_hold"
 
 
 class RequestStatus(models.TextChoices):
@@ -102,6 +129,15 @@ class Reason(models.TextChoices):
     CAPACITY_BELOW_SEATS_TAKEN = "capacity_below_seats_taken"
     EVENT_HAS_BOOKINGS = "event_has_bookings"
     INTERNAL_ERROR = "internal_error"
+    SEATS_CHANGED = "seats_changed"
+    NOT_ENOUGH_SEATS = "not_enough_seats"
+    TOO_MANY_SEATS = "too_many_seats"
+    HELD = "held"
+    HOLD_CONFIRMED = "hold_confirmed"
+    HOLD_RELEASED = "hold_released"
+    HOLD_EXPIRED = "hold_expired"
+    ALREADY_HELD = "already_held"
+    NOT_HELD = "hold_not_live"
 
 
 class BookingRequest(models.Model):
@@ -133,6 +169,8 @@ class BookingRequest(models.Model):
     )
     reason = models.CharField(max_length=32, choices=Reason.choices, blank=True, default="")
     message = models.CharField(max_length=255, blank=True, default="")
+    # Seats asked for (book, hold, reactivate) or the new total (change_seats).
+    seats = models.PositiveSmallIntegerField(default=1)
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     fingerprint = models.CharField(max_length=64, blank=True, default="")
     attempts = models.PositiveIntegerField(default=1)
@@ -158,6 +196,12 @@ class BookingRequest(models.Model):
                 fields=["customer", "event"],
                 condition=Q(kind="book", status="pending"),
                 name="request_one_pending_book_per_customer",
+            ),
+            # Beat records at most one pending expiry per hold, however often it runs.
+            models.UniqueConstraint(
+                fields=["booking"],
+                condition=Q(kind="expire_hold", status="pending"),
+                name="request_one_pending_expiry_per_booking",
             ),
         ]
         indexes = [

@@ -25,6 +25,12 @@ WEBHOOK_EVENT_TYPES = {
     (CommandKind.REACTIVATE, RequestStatus.REJECTED): "booking.rejected",
     (CommandKind.CANCEL, RequestStatus.CONFIRMED): "booking.cancelled",
     (CommandKind.BOOK, RequestStatus.WAITLISTED): "booking.waitlisted",
+    (CommandKind.HOLD, RequestStatus.CONFIRMED): "booking.held",
+    (CommandKind.HOLD, RequestStatus.REJECTED): "booking.rejected",
+    (CommandKind.CONFIRM_HOLD, RequestStatus.CONFIRMED): "booking.confirmed",
+    (CommandKind.CONFIRM_HOLD, RequestStatus.REJECTED): "booking.rejected",
+    (CommandKind.RELEASE_HOLD, RequestStatus.CONFIRMED): "booking.cancelled",
+    (CommandKind.EXPIRE_HOLD, RequestStatus.CONFIRMED): "hold.expired",
 }
 
 

@@ -93,4 +93,7 @@ def command_response(request, command: BookingRequest, *, created: bool = True) 
     if current.kind in (CommandKind.BOOK, CommandKind.REACTIVATE) and current.booking_id:
         headers["Location"] = reverse("booking-detail", kwargs={"pk": current.booking_id})
         return Response(body, status=status.HTTP_201_CREATED, headers=headers)
+    if current.kind == CommandKind.HOLD and current.booking_id:
+        headers["Location"] = reverse("hold-detail", kwargs={"pk": current.booking_id})
+        return Response(body, status=status.HTTP_201_CREATED, headers=headers)
     return Response(body, status=status.HTTP_200_OK, headers=headers)

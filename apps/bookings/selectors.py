@@ -6,7 +6,7 @@ from datetime import datetime
 from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from apps.bookings.models import Booking, BookingRequest, BookingStatus, RequestStatus
+from apps.bookings.models import Booking, BookingRequest, RequestStatus
 from apps.bookings.rules import SEAT_FREEING_KINDS
 from apps.events.models import Event
 
@@ -78,7 +78,7 @@ class Line:
 
     pending_commands: int  # recorded, not yet decided: all ahead of the new command
     seat_freeing_pending: bool  # one of them may free a seat (see rules.SEAT_FREEING_KINDS)
-    customer_holds_seat: bool  # the customer already has an active booking there
+    booking_status: str | None  # the customer's booking there (any status), if any
 
 
 # One statement, written out: the accept path runs it for every request, and composing it
@@ -88,8 +88,8 @@ SELECT e.*,
   (SELECT count(*) FROM {request} r WHERE r.event_id = e.id AND r.status = %s) AS line_pending,
   EXISTS (SELECT 1 FROM {request} r WHERE r.event_id = e.id AND r.status = %s
           AND r.kind IN ({seat_freeing})) AS line_seat_freeing,
-  EXISTS (SELECT 1 FROM {booking} b WHERE b.event_id = e.id AND b.customer_id = %s
-          AND b.status = %s) AS line_holds_seat
+  (SELECT b.status FROM {booking} b WHERE b.event_id = e.id AND b.customer_id = %s)
+    AS line_booking_status
 FROM {event} e
 WHERE e.id = %s AND e.deleted_at IS NULL
 """
@@ -105,7 +105,7 @@ def event_for_booking(*, event_id: int, customer_id: int) -> tuple[Event, Line] 
         seat_freeing=", ".join(["%s"] * len(SEAT_FREEING_KINDS)),
     )
     pending = RequestStatus.PENDING
-    params = [pending, pending, *sorted(SEAT_FREEING_KINDS), customer_id, BookingStatus.ACTIVE]
+    params = [pending, pending, *sorted(SEAT_FREEING_KINDS), customer_id]
     found = list(Event.objects.raw(sql, [*params, event_id]))
     if not found:
         return None
@@ -113,5 +113,5 @@ def event_for_booking(*, event_id: int, customer_id: int) -> tuple[Event, Line] 
     return event, Line(
         pending_commands=int(event.line_pending),
         seat_freeing_pending=bool(event.line_seat_freeing),
-        customer_holds_seat=bool(event.line_holds_seat),
+        booking_status=event.line_booking_status,
     )

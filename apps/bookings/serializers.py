@@ -13,6 +13,10 @@ from rest_framework import serializers
 
 from apps.bookings.models import Booking, BookingRequest, BookingStatus, Reason, RequestStatus
 from apps.core.fields import IdField
+from apps.events.models import Event
+
+# The most any event may allow per booking (``Event.max_seats_per_booking``).
+MAX_SEATS_PER_BOOKING = 100
 
 
 class BookingSerializer(serializers.ModelSerializer):
@@ -29,6 +33,8 @@ class BookingSerializer(serializers.ModelSerializer):
             "customer",
             "customer_username",
             "status",
+            "seats",
+            "expires_at",
             "booking_date",
             "updated_at",
             "cancelled_at",
@@ -46,7 +52,8 @@ class BookingRequestSerializer(serializers.ModelSerializer):
         help_text="While pending: 1 + the number of the event's commands ahead of this one."
     )
     waitlist_position = serializers.SerializerMethodField(
-        help_text="While waitlisted: 1 for the next customer to get a freed seat."
+        help_text="While waitlisted: 1 + the entries ahead. The line is strict: seats that free "
+        "up go to position 1 as soon as all its seats are free, and nobody overtakes it."
     )
 
     class Meta:
@@ -58,6 +65,7 @@ class BookingRequestSerializer(serializers.ModelSerializer):
             "reason",
             "message",
             "event",
+            "seats",
             "booking",
             "payload",
             "position",
@@ -79,13 +87,60 @@ class BookingRequestSerializer(serializers.ModelSerializer):
         return getattr(obj, "ahead_in_waitlist", 0) + 1
 
 
+def check_seats(seats: int, event: Event) -> int:
+    if seats > event.max_seats_per_booking:
+        raise serializers.ValidationError(
+            {"seats": [f"at most {event.max_seats_per_booking} seats per booking at this event"]}
+        )
+    return seats
+
+
+SEATS_FIELD = {"min_value": 1, "max_value": MAX_SEATS_PER_BOOKING}
+
+
 class BookRequestSerializer(serializers.Serializer):
-    # An id only: the command service reads the event together with its line, in one query.
+    # An id only: the command service reads the event together with its line, in one query
+    # (and checks the seats against the event's max_seats_per_booking).
     event = IdField(help_text="The event's id.")
+    seats = serializers.IntegerField(
+        default=1,
+        **SEATS_FIELD,
+        help_text="Seats wanted together, all or nothing (1..the event's max_seats_per_booking).",
+    )
+
+
+class HoldRequestSerializer(serializers.Serializer):
+    event = serializers.PrimaryKeyRelatedField(queryset=Event.objects.live())
+    seats = serializers.IntegerField(
+        default=1,
+        **SEATS_FIELD,
+        help_text="Seats to hold until the hold expires (the event's hold_seconds).",
+    )
+
+    def validate(self, attrs):
+        check_seats(attrs["seats"], attrs["event"])
+        return attrs
 
 
 class BookingUpdateSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=BookingStatus.choices)
+    status = serializers.ChoiceField(
+        choices=[BookingStatus.ACTIVE, BookingStatus.CANCELLED],
+        required=False,
+        help_text="`active` reactivates a cancelled booking, `cancelled` cancels it.",
+    )
+    seats = serializers.IntegerField(
+        required=False,
+        **SEATS_FIELD,
+        help_text="The booking's new number of seats: more only if free (the waitlist goes "
+        "first), fewer frees the difference at once and promotes from the waitlist.",
+    )
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Send `status` or `seats`.")
+        if attrs.get("status") == BookingStatus.CANCELLED and "seats" in attrs:
+            raise serializers.ValidationError({"seats": ["not with status=cancelled"]})
+        return attrs
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -105,6 +160,8 @@ def booking_body(booking: Booking, *, event_title: str, customer_username: str) 
         "customer": booking.customer_id,
         "customer_username": customer_username,
         "status": str(booking.status),
+        "seats": booking.seats,
+        "expires_at": timestamp(booking.expires_at),
         "booking_date": timestamp(booking.created_at),
         "updated_at": timestamp(booking.updated_at),
         "cancelled_at": timestamp(booking.cancelled_at),
@@ -122,6 +179,7 @@ def request_body(request: BookingRequest, *, booking: dict | None = None) -> dic
         "reason": str(request.reason),
         "message": request.message,
         "event": request.event_id,
+        "seats": request.seats,
         "booking": booking,
         "payload": request.payload,
         "position": (

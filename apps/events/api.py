@@ -1,4 +1,5 @@
 import django_filters
+from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -11,6 +12,7 @@ from rest_framework.response import Response
 from apps.accounts.permissions import IsOrganizer
 from apps.bookings.api import COMMAND_HEADERS, COMMAND_RESPONSES
 from apps.bookings.responses import command_response, idempotency_key
+from apps.bookings.serializers import MAX_SEATS_PER_BOOKING
 from apps.core.exceptions import PermissionDenied
 from apps.core.filters import FILTER_BACKENDS, DateTimeFilter, IdFilter
 from apps.events import selectors, services
@@ -25,6 +27,18 @@ class EventSerializer(serializers.ModelSerializer):
     capacity = serializers.IntegerField(min_value=1, max_value=MAX_CAPACITY)
     waitlist_limit = serializers.IntegerField(
         min_value=1, max_value=MAX_CAPACITY, required=False, allow_null=True
+    )
+    max_seats_per_booking = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_SEATS_PER_BOOKING,
+        required=False,
+        help_text="Most seats one booking or hold may take (default 10).",
+    )
+    hold_seconds = serializers.IntegerField(
+        min_value=1,
+        max_value=3600,
+        required=False,
+        help_text="How long a hold keeps its seats before it expires (default 600, 30..3600).",
     )
     available_slots = serializers.IntegerField(read_only=True)
     is_full = serializers.BooleanField(read_only=True)
@@ -51,6 +65,8 @@ class EventSerializer(serializers.ModelSerializer):
             "waitlist_enabled",
             "waitlist_limit",
             "waitlist_size",
+            "max_seats_per_booking",
+            "hold_seconds",
             "created_at",
             "updated_at",
         ]
@@ -64,9 +80,18 @@ class EventSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
+    def validate_hold_seconds(self, value: int) -> int:
+        low, high = settings.BOOKING_HOLD_MIN_SECONDS, settings.BOOKING_HOLD_MAX_SECONDS
+        if not low <= value <= high:
+            raise serializers.ValidationError(f"must be between {low} and {high} seconds")
+        return value
+
 
 class EventDashboardSerializer(serializers.ModelSerializer):
     pending_commands = serializers.IntegerField(read_only=True)
+    seats_held = serializers.IntegerField(
+        read_only=True, help_text="Seats of live holds (part of seats_taken)."
+    )
     oldest_pending_age_seconds = serializers.SerializerMethodField()
 
     class Meta:
@@ -77,6 +102,7 @@ class EventDashboardSerializer(serializers.ModelSerializer):
             "start_time",
             "capacity",
             "seats_taken",
+            "seats_held",
             "waitlist_enabled",
             "waitlist_size",
             "pending_commands",

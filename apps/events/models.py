@@ -45,10 +45,15 @@ class Event(models.Model):
     )
     # Fixed at creation from a stable hash of ``uid``; names the queue that decides its seats.
     partition = models.PositiveSmallIntegerField(editable=False)
-    # Written only by the worker that owns the partition; equals the number of active bookings.
+    # Written only by the worker that owns the partition; equals the seats of active bookings
+    # plus the seats of live holds.
     seats_taken = models.PositiveIntegerField(default=0, editable=False)
     waitlist_enabled = models.BooleanField(default=False)
     waitlist_limit = models.PositiveIntegerField(null=True, blank=True)
+    # A book or hold command asks for 1..max_seats_per_booking seats (all or nothing).
+    max_seats_per_booking = models.PositiveSmallIntegerField(default=10)
+    # How long a hold keeps its seats before the worker expires it.
+    hold_seconds = models.PositiveIntegerField(default=600)
     # Written only by the owning worker; equals the number of waitlisted requests.
     waitlist_size = models.PositiveIntegerField(default=0, editable=False)
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -67,6 +72,13 @@ class Event(models.Model):
             models.CheckConstraint(condition=Q(capacity__gte=1), name="event_capacity_positive"),
             models.CheckConstraint(
                 condition=Q(end_time__gt=F("start_time")), name="event_ends_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_seats_per_booking__gte=1), name="event_max_seats_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(hold_seconds__gte=1) & Q(hold_seconds__lte=3600),
+                name="event_hold_seconds_bounds",
             ),
         ]
 

@@ -1,10 +1,10 @@
 """Reads of events."""
 
-from django.db.models import Count, Min, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Min, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from apps.bookings.models import BookingRequest, RequestStatus
+from apps.bookings.models import Booking, BookingRequest, BookingStatus, RequestStatus
 from apps.events.models import Event
 
 
@@ -25,14 +25,22 @@ def organizer_events(user) -> QuerySet[Event]:
 
 
 def organizer_dashboard(user) -> QuerySet[Event]:
-    """The organizer's events with their line: pending commands and the oldest one's age, in
-    one query (two correlated subqueries on the (event, status, id) index)."""
+    """The organizer's events with their line (pending commands, the oldest one's age) and the
+    seats of live holds, in one query (correlated subqueries on (event, status) indexes)."""
     pending = (
         BookingRequest.objects.filter(event_id=OuterRef("pk"), status=RequestStatus.PENDING)
         .order_by()
         .values("event_id")
     )
+    held = (
+        Booking.objects.filter(event_id=OuterRef("pk"), status=BookingStatus.HELD)
+        .order_by()
+        .values("event_id")
+        .annotate(n=Sum("seats"))
+        .values("n")
+    )
     return organizer_events(user).annotate(
+        seats_held=Coalesce(Subquery(held), 0),
         pending_commands=Coalesce(Subquery(pending.annotate(n=Count("id")).values("n")), 0),
         oldest_pending_at=Subquery(pending.annotate(t=Min("created_at")).values("t")),
     )

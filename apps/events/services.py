@@ -42,6 +42,8 @@ def create_event(
     description: str = "",
     waitlist_enabled: bool = False,
     waitlist_limit: int | None = None,
+    max_seats_per_booking: int = 10,
+    hold_seconds: int = 600,
 ) -> Event:
     _check_window(start_time=start_time, end_time=end_time, now=timezone.now())
     uid = uuid.uuid4()
@@ -56,6 +58,8 @@ def create_event(
         capacity=capacity,
         waitlist_enabled=waitlist_enabled,
         waitlist_limit=waitlist_limit,
+        max_seats_per_booking=max_seats_per_booking,
+        hold_seconds=hold_seconds,
     )
     record(
         user_id=creator.user_id,

@@ -13,6 +13,8 @@ class EventType(models.TextChoices):
     BOOKING_CANCELLED = "booking.cancelled"
     BOOKING_WAITLISTED = "booking.waitlisted"
     BOOKING_PROMOTED = "booking.promoted"
+    BOOKING_HELD = "booking.held"
+    HOLD_EXPIRED = "hold.expired"
 
 
 class DeliveryStatus(models.TextChoices):

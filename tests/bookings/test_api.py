@@ -54,6 +54,7 @@ def test_a_booking_request_is_accepted_with_a_location_and_the_pending_resource(
         "reason",
         "message",
         "event",
+        "seats",
         "booking",
         "payload",
         "position",

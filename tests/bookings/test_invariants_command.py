@@ -51,7 +51,9 @@ def test_a_counter_that_differs_from_the_active_bookings_is_a_breach(healthy_eve
 
     breaches = check_invariants(pending_threshold_seconds=60)
 
-    assert breaches == [f"event {healthy_event.pk}: seats_taken 1 != 2 active bookings"]
+    assert breaches == [
+        f"event {healthy_event.pk}: seats_taken 1 != 2 seats of active bookings and live holds"
+    ]
 
 
 def test_more_active_bookings_than_capacity_is_a_breach(healthy_event):
@@ -61,7 +63,7 @@ def test_more_active_bookings_than_capacity_is_a_breach(healthy_event):
     breaches = check_invariants(pending_threshold_seconds=60)
 
     assert any("over capacity" in b and f"event {healthy_event.pk}" in b for b in breaches)
-    assert any("seats_taken 2 != 3 active bookings" in b for b in breaches)
+    assert any("seats_taken 2 != 3 seats of active bookings and live holds" in b for b in breaches)
 
 
 def test_a_waitlist_size_that_differs_from_the_waitlisted_requests_is_a_breach(healthy_event):

@@ -26,9 +26,11 @@ def test_a_book_command_on_an_open_event_with_free_seats_is_confirmed():
 
     decision = book(event)
 
-    assert decision == Decision(RequestStatus.CONFIRMED, Reason.BOOKED, ACTIVE, seat_delta=1)
+    assert decision == Decision(
+        RequestStatus.CONFIRMED, Reason.BOOKED, ACTIVE, seat_delta=1, seats=1
+    )
     assert event.seats_taken == 1
-    assert decision.message == "Your seat is booked."
+    assert decision.message == "Your seats are booked."
 
 
 @pytest.mark.parametrize("start", [NOW, NOW - timedelta(hours=1)], ids=["starting", "started"])
@@ -277,7 +279,7 @@ def test_promotion_moves_one_customer_from_the_waitlist_to_a_seat():
     decision = promote(event)
 
     assert decision == Decision(
-        RequestStatus.CONFIRMED, Reason.PROMOTED, ACTIVE, seat_delta=1, waitlist_delta=-1
+        RequestStatus.CONFIRMED, Reason.PROMOTED, ACTIVE, seat_delta=1, waitlist_delta=-1, seats=1
     )
     assert (event.seats_taken, event.waitlist_size) == (2, 1)
     assert not can_promote(event, NOW)

@@ -42,9 +42,12 @@ def test_task_names_are_stable():
     from config.celery import app
 
     app.loader.import_default_modules()
-    assert {routing.DECIDE_EVENT_TASK, routing.SWEEP_TASK} <= set(app.tasks)
+    assert {routing.DECIDE_EVENT_TASK, routing.SWEEP_TASK, routing.EXPIRE_HOLDS_TASK} <= set(
+        app.tasks
+    )
     assert routing.DECIDE_EVENT_TASK == "bookings.decide_event"
     assert routing.SWEEP_TASK == "bookings.sweep_pending"
+    assert routing.EXPIRE_HOLDS_TASK == "bookings.expire_holds"
     assert routing.DELIVER_WEBHOOK_TASK == "webhooks.deliver"
 
 
@@ -66,3 +69,9 @@ def test_readiness_looks_for_leases_under_the_names_the_workers_take_them():
 
     assert routing.LEASE_LOCK_NAMESPACE == leases.ADVISORY_LOCK_NAMESPACE
     assert leases.partition_lease(3).name == routing.lease_name(3)
+
+
+def test_beat_records_hold_expiries_on_the_general_queue():
+    schedule = routing.beat_schedule()
+    assert schedule["expire-lapsed-holds"]["task"] == routing.EXPIRE_HOLDS_TASK
+    assert routing.task_routes()[routing.EXPIRE_HOLDS_TASK] == {"queue": routing.DEFAULT_QUEUE}

@@ -1,6 +1,7 @@
 """Load-test data: one organizer, events, and many customers with API tokens, as JSON.
 
-    python manage.py seed_crowd --customers 500 --capacity 50 [--events 1]
+    python manage.py seed_crowd --customers 500 --capacity 50 [--events 1] [--waitlist]
+        [--max-seats 10] [--hold-seconds 600]
 
 Users get unusable passwords (they sign in with the printed tokens), so thousands are created
 in seconds; the benchmark and the integration tests use it.
@@ -30,9 +31,13 @@ class Command(BaseCommand):
         parser.add_argument("--capacity", type=int, default=50)
         parser.add_argument("--events", type=int, default=1)
         parser.add_argument("--waitlist", action="store_true")
+        parser.add_argument("--max-seats", type=int, default=10, help="max seats per booking")
+        parser.add_argument("--hold-seconds", type=int, default=600)
 
     @transaction.atomic
-    def handle(self, *args, customers, capacity, events, waitlist, **options):
+    def handle(
+        self, *args, customers, capacity, events, waitlist, max_seats, hold_seconds, **options
+    ):
         run = secrets.token_hex(4)
         organizer_user = User.objects.create_user(username=f"load-org-{run}")
         organizer = Organizer.objects.create(user=organizer_user, organization_name=f"Load {run}")
@@ -45,6 +50,8 @@ class Command(BaseCommand):
                 end_time=start + timedelta(hours=2),
                 capacity=capacity,
                 waitlist_enabled=waitlist,
+                max_seats_per_booking=max_seats,
+                hold_seconds=hold_seconds,
             )
             for i in range(events)
         ]

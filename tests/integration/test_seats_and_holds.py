@@ -1,0 +1,242 @@
+"""Group bookings and holds through real processes (gunicorn, one worker per partition, beat),
+on the embedded default and on PostgreSQL + Redis: a crowd asking for 1-4 seats never overbooks
+or splits a group; holds expire on time, hand exactly their seats to the waitlist, and a confirm
+sent at the deadline is decided exactly once."""
+
+import asyncio
+import random
+import threading
+import time
+from datetime import datetime
+
+import httpx
+import pytest
+
+from devtools.stack import Stack, poll, shell_json
+from tests.integration.crowd import settle
+
+# Holds of a second or two, and beat recording expiries twice a second.
+HOLD_ENV = {"BOOKING_HOLD_MIN_SECONDS": "1", "BOOKING_HOLD_EXPIRY_INTERVAL_SECONDS": "0.5"}
+
+
+@pytest.fixture(scope="module")
+def holds_stack(tmp_path_factory):
+    with Stack(tmp_path_factory.mktemp("holds"), env=dict(HOLD_ENV)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def holds_scaled_stack(servers, tmp_path_factory):
+    env = dict(servers["env"]) | HOLD_ENV
+    with Stack(tmp_path_factory.mktemp("holds-scaled"), env=env) as running:
+        yield running
+
+
+PROFILES = ["holds_stack", pytest.param("holds_scaled_stack", marks=pytest.mark.servers)]
+
+
+def auth(token: str) -> dict:
+    return {"Authorization": f"Token {token}"}
+
+
+async def _post_all(base_url: str, posts: list[tuple[str, str, dict]]) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=len(posts), max_keepalive_connections=len(posts))
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
+        return await asyncio.gather(
+            *(client.post(path, json=body, headers=auth(token)) for token, path, body in posts)
+        )
+
+
+def post_all(stack: Stack, posts: list[tuple[str, str, dict]]) -> list[httpx.Response]:
+    """Send every (token, path, body) at once."""
+    return asyncio.run(_post_all(stack.base_url, posts))
+
+
+def event_rows(stack: Stack, event_id: int) -> dict:
+    """The event's counter, its bookings, and every command with its booking, from the database."""
+    return shell_json(
+        stack,
+        "import json\n"
+        "from apps.audit.models import HistoryPoint\n"
+        "from apps.bookings.models import Booking, BookingRequest\n"
+        "from apps.events.models import Event\n"
+        f"e = Event.objects.get(pk={event_id})\n"
+        "expiries = {}\n"
+        "for p in HistoryPoint.objects.filter(action='hold_expired', "
+        "content_type__model='booking'):\n"
+        "    expiries[int(p.object_id)] = expiries.get(int(p.object_id), 0) + 1\n"
+        "print(json.dumps({'seats_taken': e.seats_taken, 'capacity': e.capacity,\n"
+        "  'bookings': {b.pk: {'status': b.status, 'seats': b.seats,\n"
+        "                      'expiries': expiries.get(b.pk, 0)}\n"
+        "               for b in Booking.objects.filter(event=e)},\n"
+        "  'requests': list(BookingRequest.objects.filter(event=e).order_by('id').values(\n"
+        "      'kind', 'status', 'reason', 'seats', 'booking_id', 'customer_id'))}))",
+    )
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_crowd_asking_for_one_to_four_seats_never_overbooks_or_splits_a_group(profile, request):
+    stack = request.getfixturevalue(profile)
+    seed = stack.manage_json("seed_crowd", "--customers", "300", "--capacity", "100")
+    event_id = seed["events"][0]
+    asked = random.Random(13)
+    seats = [asked.randint(1, 4) for _ in seed["tokens"]]
+
+    replies = post_all(
+        stack,
+        [
+            (token, "/bookingapi/booking/", {"event": event_id, "seats": n})
+            for token, n in zip(seed["tokens"], seats, strict=True)
+        ],
+    )
+
+    assert [r.status_code for r in replies if r.status_code != 202] == []
+    settle(stack, event_id)
+    rows = event_rows(stack, event_id)
+    books = rows["requests"]
+    assert len(books) == 300
+    assert {r["status"] for r in books} <= {"confirmed", "rejected"}  # every request decided
+    confirmed = [r for r in books if r["status"] == "confirmed"]
+    bookings = rows["bookings"]
+    for r in confirmed:  # no partial group: the booking has exactly the seats asked for
+        assert bookings[str(r["booking_id"])]["seats"] == r["seats"]
+    for r in books:
+        if r["status"] == "rejected":
+            assert r["reason"] in ("sold_out", "not_enough_seats")
+            assert r["booking_id"] is None
+    assert sum(r["seats"] for r in confirmed) == rows["seats_taken"] <= 100
+    if any(r["seats"] == 1 and r["status"] == "rejected" for r in books):
+        # A single seat was refused, so no seat was free then, nor later (nothing is freed).
+        assert rows["seats_taken"] == 100
+    stack.manage("check_invariants", "--pending-threshold", "60")
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_half_the_holds_confirm_half_expire_and_the_waitlist_gets_exactly_the_expired_seats(
+    profile, request
+):
+    stack = request.getfixturevalue(profile)
+    seed = stack.manage_json(
+        "seed_crowd", "--customers", "22", "--capacity", "20", "--waitlist", "--hold-seconds", "15"
+    )
+    event_id, tokens = seed["events"][0], seed["tokens"]
+    holders, waiting = tokens[:10], tokens[10:]
+    client = httpx.Client(base_url=stack.base_url, timeout=30)
+
+    # Ten holds of two seats fill the event.
+    held = post_all(
+        stack, [(t, "/bookingapi/holds/", {"event": event_id, "seats": 2}) for t in holders]
+    )
+    assert [r.status_code for r in held] == [202] * 10
+    settle(stack, event_id)
+    holds = {}
+    for token, reply in zip(holders, held, strict=True):
+        body = client.get(f"/bookingapi/requests/{reply.json()['id']}/", headers=auth(token)).json()
+        assert (body["status"], body["booking"]["status"]) == ("confirmed", "held")
+        holds[token] = body["booking"]["id"]
+    # Twelve single seats join the line behind them.
+    for token in waiting:
+        line = client.post(
+            "/bookingapi/booking/",
+            json={"event": event_id},
+            headers=auth(token) | {"Prefer": "wait=10"},
+        )
+        assert (line.status_code, line.json()["status"]) == (202, "waitlisted")
+
+    # Half confirm in time; the other half let their holds run out.
+    confirming = holders[:5]
+    for token in confirming:
+        done = client.post(
+            f"/bookingapi/holds/{holds[token]}/confirm/",
+            headers=auth(token) | {"Prefer": "wait=10"},
+        )
+        assert (done.status_code, done.json()["reason"]) == (200, "hold_confirmed"), done.text
+
+    def expired_all():
+        statuses = [
+            client.get(f"/bookingapi/holds/{holds[t]}/", headers=auth(t)).json()["status"]
+            for t in holders[5:]
+        ]
+        return statuses == ["expired"] * 5
+
+    poll(expired_all, timeout=90, interval=0.5, what="five holds expired by beat and the worker")
+    settle(stack, event_id)
+    rows = event_rows(stack, event_id)
+
+    bookings = rows["bookings"]
+    statuses = sorted(bookings[str(holds[t])]["status"] for t in holders)
+    assert statuses == ["active"] * 5 + ["expired"] * 5
+    promoted = [r for r in rows["requests"] if r["reason"] == "promoted_from_waitlist"]
+    still_waiting = [r for r in rows["requests"] if r["status"] == "waitlisted"]
+    # The ten expired seats went to the first ten in line, exactly; two still wait.
+    assert sum(r["seats"] for r in promoted) == 10 == 5 * 2
+    assert len(still_waiting) == 2
+    confirmed_seats = sum(b["seats"] for b in bookings.values() if b["status"] == "active") - sum(
+        r["seats"] for r in promoted
+    )
+    assert confirmed_seats == 10
+    assert rows["seats_taken"] == confirmed_seats + 10 == 20
+    stack.manage("check_invariants", "--pending-threshold", "60")
+    client.close()
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_confirm_sent_at_the_deadline_is_decided_exactly_once_either_way(profile, request):
+    stack = request.getfixturevalue(profile)
+    seed = stack.manage_json(
+        "seed_crowd", "--customers", "8", "--capacity", "16", "--hold-seconds", "2"
+    )
+    event_id, tokens = seed["events"][0], seed["tokens"]
+    replies = post_all(
+        stack, [(t, "/bookingapi/holds/", {"event": event_id, "seats": 2}) for t in tokens]
+    )
+    settle(stack, event_id)
+    client = httpx.Client(base_url=stack.base_url, timeout=30)
+    holds = []
+    for token, reply in zip(tokens, replies, strict=True):
+        body = client.get(f"/bookingapi/requests/{reply.json()['id']}/", headers=auth(token)).json()
+        assert body["booking"]["status"] == "held", body
+        holds.append((token, body["booking"]["id"], body["booking"]["expires_at"]))
+    client.close()
+
+    def confirm_at_the_deadline(token, hold_id, expires_at):
+        deadline = datetime.fromisoformat(expires_at.replace("Z", "+00:00")).timestamp()
+        time.sleep(max(0.0, deadline - time.time()))
+        httpx.post(
+            f"{stack.base_url}/bookingapi/holds/{hold_id}/confirm/", headers=auth(token), timeout=30
+        ).raise_for_status()
+
+    threads = [threading.Thread(target=confirm_at_the_deadline, args=h) for h in holds]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    def all_decided():
+        rows = event_rows(stack, event_id)
+        live = [b for b in rows["bookings"].values() if b["status"] == "held"]
+        pending = [r for r in rows["requests"] if r["status"] == "pending"]
+        return rows if not live and not pending else None
+
+    rows = poll(all_decided, timeout=90, interval=0.5, what="every hold confirmed or expired")
+    for _, hold_id, _ in holds:
+        booking = rows["bookings"][str(hold_id)]
+        commands = [r for r in rows["requests"] if r["booking_id"] == hold_id]
+        confirms = [r for r in commands if r["kind"] == "confirm_hold"]
+        assert len(confirms) == 1
+        won = confirms[0]["status"] == "confirmed"
+        # Exactly one outcome: the confirm booked the seats, or the hold expired once.
+        assert booking["status"] == ("active" if won else "expired")
+        assert booking["expiries"] == (0 if won else 1)
+        expiries_won = [
+            r for r in commands if r["kind"] == "expire_hold" and r["status"] == "confirmed"
+        ]
+        if won:
+            assert expiries_won == []
+        else:
+            # Beat's expire command won, or this confirm came too late and expired the hold.
+            assert confirms[0]["reason"] == "hold_expired"
+            assert len(expiries_won) <= 1
+    active = sum(b["seats"] for b in rows["bookings"].values() if b["status"] == "active")
+    assert rows["seats_taken"] == active
+    stack.manage("check_invariants", "--pending-threshold", "60")
