@@ -39,17 +39,25 @@ def auth(token: str) -> dict:
     return {"Authorization": f"Token {token}"}
 
 
-async def _post_all(base_url: str, posts: list[tuple[str, str, dict]]) -> list[httpx.Response]:
+async def _post_all(
+    base_url: str, posts: list[tuple[str, str, dict]], prefer: str | None
+) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=len(posts), max_keepalive_connections=len(posts))
+    extra = {"Prefer": prefer} if prefer else {}
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
         return await asyncio.gather(
-            *(client.post(path, json=body, headers=auth(token)) for token, path, body in posts)
+            *(
+                client.post(path, json=body, headers=auth(token) | extra)
+                for token, path, body in posts
+            )
         )
 
 
-def post_all(stack: Stack, posts: list[tuple[str, str, dict]]) -> list[httpx.Response]:
+def post_all(
+    stack: Stack, posts: list[tuple[str, str, dict]], prefer: str | None = None
+) -> list[httpx.Response]:
     """Send every (token, path, body) at once."""
-    return asyncio.run(_post_all(stack.base_url, posts))
+    return asyncio.run(_post_all(stack.base_url, posts, prefer))
 
 
 def event_rows(stack: Stack, event_id: int) -> dict:
@@ -111,93 +119,94 @@ def test_a_crowd_asking_for_one_to_four_seats_never_overbooks_or_splits_a_group(
     stack.manage("check_invariants", "--pending-threshold", "60")
 
 
+def hold_all(stack: Stack, tokens: list[str], event_id: int, seats: int) -> dict[str, dict]:
+    """Every customer holds ``seats`` at once, waiting for the decision; their holds by token."""
+    replies = post_all(
+        stack,
+        [(t, "/bookingapi/holds/", {"event": event_id, "seats": seats}) for t in tokens],
+        prefer="wait=25",
+    )
+    holds = {}
+    for token, reply in zip(tokens, replies, strict=True):
+        assert (reply.status_code, reply.json()["reason"]) == (201, "held"), reply.text
+        holds[token] = reply.json()["booking"]
+    return holds
+
+
 @pytest.mark.parametrize("profile", PROFILES)
 def test_half_the_holds_confirm_half_expire_and_the_waitlist_gets_exactly_the_expired_seats(
     profile, request
 ):
     stack = request.getfixturevalue(profile)
     seed = stack.manage_json(
-        "seed_crowd", "--customers", "22", "--capacity", "20", "--waitlist", "--hold-seconds", "15"
+        "seed_crowd", "--customers", "22", "--capacity", "20", "--waitlist", "--hold-seconds", "600"
     )
     event_id, tokens = seed["events"][0], seed["tokens"]
-    holders, waiting = tokens[:10], tokens[10:]
+    confirming, expiring, waiting = tokens[:5], tokens[5:10], tokens[10:]
     client = httpx.Client(base_url=stack.base_url, timeout=30)
 
-    # Ten holds of two seats fill the event.
-    held = post_all(
-        stack, [(t, "/bookingapi/holds/", {"event": event_id, "seats": 2}) for t in holders]
-    )
-    assert [r.status_code for r in held] == [202] * 10
-    settle(stack, event_id)
-    holds = {}
-    for token, reply in zip(holders, held, strict=True):
-        body = client.get(f"/bookingapi/requests/{reply.json()['id']}/", headers=auth(token)).json()
-        assert (body["status"], body["booking"]["status"]) == ("confirmed", "held")
-        holds[token] = body["booking"]["id"]
-    # Twelve single seats join the line behind them.
-    for token in waiting:
-        line = client.post(
-            "/bookingapi/booking/",
-            json={"event": event_id},
-            headers=auth(token) | {"Prefer": "wait=10"},
-        )
-        assert (line.status_code, line.json()["status"]) == (202, "waitlisted")
-
-    # Half confirm in time; the other half let their holds run out.
-    confirming = holders[:5]
-    for token in confirming:
+    # Five holds of two seats are confirmed in time.
+    kept = hold_all(stack, confirming, event_id, seats=2)
+    for token, hold in kept.items():
         done = client.post(
-            f"/bookingapi/holds/{holds[token]}/confirm/",
-            headers=auth(token) | {"Prefer": "wait=10"},
+            f"/bookingapi/holds/{hold['id']}/confirm/",
+            headers=auth(token) | {"Prefer": "wait=25"},
         )
         assert (done.status_code, done.json()["reason"]) == (200, "hold_confirmed"), done.text
+    # Five more, with a short hold, fill the event and are left to run out.
+    patched = client.patch(
+        f"/eventapi/event/{event_id}/",
+        json={"hold_seconds": 10},
+        headers=auth(seed["organizer_token"]),
+    )
+    assert patched.status_code == 200, patched.text
+    lapsing = hold_all(stack, expiring, event_id, seats=2)
+    # Twelve single seats join the line while the event is full.
+    lined = post_all(
+        stack,
+        [(t, "/bookingapi/booking/", {"event": event_id}) for t in waiting],
+        prefer="wait=25",
+    )
+    assert [(r.status_code, r.json()["status"]) for r in lined] == [(202, "waitlisted")] * 12
 
     def expired_all():
         statuses = [
-            client.get(f"/bookingapi/holds/{holds[t]}/", headers=auth(t)).json()["status"]
-            for t in holders[5:]
+            client.get(f"/bookingapi/holds/{hold['id']}/", headers=auth(t)).json()["status"]
+            for t, hold in lapsing.items()
         ]
         return statuses == ["expired"] * 5
 
     poll(expired_all, timeout=90, interval=0.5, what="five holds expired by beat and the worker")
     settle(stack, event_id)
     rows = event_rows(stack, event_id)
+    client.close()
 
     bookings = rows["bookings"]
-    statuses = sorted(bookings[str(holds[t])]["status"] for t in holders)
-    assert statuses == ["active"] * 5 + ["expired"] * 5
-    promoted = [r for r in rows["requests"] if r["reason"] == "promoted_from_waitlist"]
-    still_waiting = [r for r in rows["requests"] if r["status"] == "waitlisted"]
-    # The ten expired seats went to the first ten in line, exactly; two still wait.
-    assert sum(r["seats"] for r in promoted) == 10 == 5 * 2
-    assert len(still_waiting) == 2
-    confirmed_seats = sum(b["seats"] for b in bookings.values() if b["status"] == "active") - sum(
-        r["seats"] for r in promoted
-    )
+    assert [bookings[str(h["id"])]["status"] for h in kept.values()] == ["active"] * 5
+    assert [bookings[str(h["id"])]["status"] for h in lapsing.values()] == ["expired"] * 5
+    line = [r for r in rows["requests"] if r["kind"] == "book"]
+    promoted = [r for r in line if r["reason"] == "promoted_from_waitlist"]
+    # The ten expired seats went to the first ten in line, exactly; the last two still wait.
+    assert promoted == line[:10]
+    assert sum(r["seats"] for r in promoted) == 5 * 2
+    assert [r["status"] for r in line[10:]] == ["waitlisted"] * 2
+    confirmed_seats = sum(bookings[str(h["id"])]["seats"] for h in kept.values())
     assert confirmed_seats == 10
     assert rows["seats_taken"] == confirmed_seats + 10 == 20
     stack.manage("check_invariants", "--pending-threshold", "60")
-    client.close()
 
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_a_confirm_sent_at_the_deadline_is_decided_exactly_once_either_way(profile, request):
     stack = request.getfixturevalue(profile)
     seed = stack.manage_json(
-        "seed_crowd", "--customers", "8", "--capacity", "16", "--hold-seconds", "2"
+        "seed_crowd", "--customers", "8", "--capacity", "16", "--hold-seconds", "3"
     )
     event_id, tokens = seed["events"][0], seed["tokens"]
-    replies = post_all(
-        stack, [(t, "/bookingapi/holds/", {"event": event_id, "seats": 2}) for t in tokens]
-    )
-    settle(stack, event_id)
-    client = httpx.Client(base_url=stack.base_url, timeout=30)
-    holds = []
-    for token, reply in zip(tokens, replies, strict=True):
-        body = client.get(f"/bookingapi/requests/{reply.json()['id']}/", headers=auth(token)).json()
-        assert body["booking"]["status"] == "held", body
-        holds.append((token, body["booking"]["id"], body["booking"]["expires_at"]))
-    client.close()
+    holds = [
+        (token, hold["id"], hold["expires_at"])
+        for token, hold in hold_all(stack, tokens, event_id, seats=2).items()
+    ]
 
     def confirm_at_the_deadline(token, hold_id, expires_at):
         deadline = datetime.fromisoformat(expires_at.replace("Z", "+00:00")).timestamp()
