@@ -278,3 +278,34 @@ def test_beats_expiry_task_expires_a_lapsed_hold_through_the_worker(
     assert late.json()["error"]["code"] == Reason.HOLD_EXPIRED
     assert Event.objects.get(pk=event.pk).seats_taken == 0
     assert check_invariants(pending_threshold_seconds=60) == []
+
+
+# --- the door: refusals that need no queue, with holds and seats -------------------------------
+
+
+@pytest.mark.django_db
+def test_at_a_full_event_a_customer_holding_seats_is_told_already_held_at_the_door(
+    api, organizer, customer
+):
+    event = EventFactory(creator=organizer, capacity=2)
+    decided_hold(api, event, customer, seats=2)
+
+    response = post(api, customer.user, BOOKINGS, {"event": event.pk, "seats": 2})
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == Reason.ALREADY_HELD
+    assert not BookingRequest.objects.filter(kind=CommandKind.BOOK).exists()
+
+
+@pytest.mark.django_db
+def test_a_pending_release_keeps_a_full_event_open_at_the_door(api, organizer, customer):
+    event = EventFactory(creator=organizer, capacity=2)
+    hold = decided_hold(api, event, customer, seats=2)["booking"]
+    api.as_user(customer.user).delete(f"{HOLDS}{hold['id']}/")  # pending: may free seats
+    other = CustomerFactory()
+
+    response = post(api, other.user, BOOKINGS, {"event": event.pk, "seats": 2})
+
+    assert response.status_code == 202
+    decide_pending(event_id=event.pk)
+    assert Booking.objects.get(customer=other).seats == 2
