@@ -26,12 +26,11 @@ print(json.dumps([chosen[p] for p in sorted(chosen)]))
 RECORD_WITHOUT_DOORBELL = """
 import json
 from apps.accounts.models import Customer
+from apps.accounts.tokens import user_ids_for_keys
 from apps.bookings.models import BookingRequest, CommandKind
-from apps.events.models import Event
-tokens = {tokens}
+customers = Customer.objects.filter(user_id__in=user_ids_for_keys({tokens})).order_by("pk")
 rows = []
-for event_id, token in zip({events}, tokens):
-    customer = Customer.objects.get(user__auth_token__key=token)
+for event_id, customer in zip({events}, customers):
     rows.append(BookingRequest(kind=CommandKind.BOOK, user_id=customer.user_id,
                                customer=customer, event_id=event_id))
 BookingRequest.objects.bulk_create(rows)
