@@ -189,9 +189,9 @@ def subscribe(stack: Stack, organizer_token: str, count: int) -> None:
     if count <= 0:
         return
     code = (
-        "from rest_framework.authtoken.models import Token\n"
+        "from apps.accounts.tokens import user_ids_for_keys\n"
         "from apps.webhooks.services import create_subscription\n"
-        f"owner = Token.objects.get(key={organizer_token!r}).user_id\n"
+        f"[owner] = user_ids_for_keys([{organizer_token!r}])\n"
         f"for i in range({count}):\n"
         "    create_subscription(owner_id=owner, url=f'http://127.0.0.1:9/hooks/{i}',\n"
         "        event_types=['booking.confirmed', 'booking.cancelled'])\n"

@@ -37,22 +37,28 @@ from apps.core.exceptions import Conflict, DomainError
 from apps.events.models import Event
 from apps.webhooks import services as webhooks
 
-LOCK_EVENT_SQL = (
-    f"SELECT * FROM {Event._meta.db_table} WHERE id = %s AND deleted_at IS NULL FOR UPDATE"
-)
+LOCK_EVENT_SQL = f"SELECT * FROM {Event._meta.db_table} WHERE id = %s AND deleted_at IS NULL"
 BOOKING_SQL = (
     f"SELECT id, status, created_at FROM {Booking._meta.db_table} "
     "WHERE event_id = %s AND customer_id = %s"
 )
 REACTIVATE_SQL = (
-    f"UPDATE {Booking._meta.db_table} SET status = %s, cancelled_at = NULL, updated_at = %s "
-    "WHERE id = %s"
+    f"UPDATE {Booking._meta.db_table} "
+    "SET status = %s, seats = %s, cancelled_at = NULL, updated_at = %s WHERE id = %s"
 )
 COUNTER_SQL = (
     f"UPDATE {Event._meta.db_table} SET seats_taken = seats_taken + %s, updated_at = %s "
     "WHERE id = %s"
 )
-BOOKING_FIELDS = ("customer", "event", "status", "created_at", "updated_at")
+BOOKING_FIELDS = ("customer", "event", "status", "seats", "created_at", "updated_at")
+SEATS = 1  # the bench books one seat a request, in both designs
+
+
+def _lock_event_sql() -> str:
+    # The bench runs on PostgreSQL (a row lock); SQLite has no FOR UPDATE and serializes
+    # writers on its own, which is enough for the tests that keep this baseline working.
+    suffix = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return LOCK_EVENT_SQL + suffix
 
 
 class _Statements:
@@ -80,7 +86,7 @@ class LegacyBookView(APIView):
         with connection.execute_wrapper(statements):
             try:
                 with transaction.atomic():
-                    found = list(Event.objects.raw(LOCK_EVENT_SQL, [event_id]))
+                    found = list(Event.objects.raw(_lock_event_sql(), [event_id]))
                     locked_at, statements.count = time.perf_counter(), 0
                     if not found:
                         message = f'Invalid pk "{event_id}" - object does not exist.'
@@ -119,18 +125,20 @@ def _decide(event: Event, customer, user_id: int) -> Booking:
     )
     if decision.booking_status is None:
         raise Conflict(decision.message, code=decision.reason)
-    booking = Booking(customer_id=customer.pk, event_id=event.pk, status=decision.booking_status)
+    booking = Booking(
+        customer_id=customer.pk, event_id=event.pk, status=decision.booking_status, seats=SEATS
+    )
     booking.created_at = row[2] if row else now
     booking.updated_at = now
     with connection.cursor() as cursor:
         if row:
             booking.pk = row[0]
-            cursor.execute(REACTIVATE_SQL, [decision.booking_status, now, booking.pk])
+            cursor.execute(REACTIVATE_SQL, [decision.booking_status, SEATS, now, booking.pk])
         else:
             (booking.pk,) = insert_rows(
                 Booking,
                 BOOKING_FIELDS,
-                [(customer.pk, event.pk, booking.status, now, now)],
+                [(customer.pk, event.pk, booking.status, SEATS, now, now)],
                 returning_ids=True,
             )
         cursor.execute(COUNTER_SQL, [decision.seat_delta, now, event.pk])
