@@ -204,7 +204,7 @@ if env("CACHE_URL", default=""):
 elif env("CELERY_BROKER_URL", default="").startswith("redis"):
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "apps.core.cache.RedisCache",
             "LOCATION": env("CELERY_BROKER_URL"),
             "KEY_PREFIX": "cache",
             # A Redis outage must not hold requests: no retries, short timeouts, and the
@@ -219,7 +219,7 @@ elif env("CELERY_BROKER_URL", default="").startswith("redis"):
 else:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "BACKEND": "apps.core.cache.FileBasedCache",
             "LOCATION": str(DATA_DIR / "cache"),
             "OPTIONS": {"MAX_ENTRIES": env.int("FILE_CACHE_MAX_ENTRIES", default=20000)},
         }

@@ -151,10 +151,7 @@ def test_processes_share_throttle_counts_through_the_configured_cache(tmp_path):
         ).stdout.strip()
         for extra in ({}, {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/0"})
     ]
-    assert backends == [
-        "django.core.cache.backends.filebased.FileBasedCache",
-        "django.core.cache.backends.redis.RedisCache",
-    ]
+    assert backends == ["apps.core.cache.FileBasedCache", "apps.core.cache.RedisCache"]
 
 
 def test_a_cache_outage_lets_requests_through(api, rates, settings, monkeypatch):
@@ -166,7 +163,7 @@ def test_a_cache_outage_lets_requests_through(api, rates, settings, monkeypatch)
         closed_port = s.getsockname()[1]
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "apps.core.cache.RedisCache",
             "LOCATION": f"redis://127.0.0.1:{closed_port}/0",
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
