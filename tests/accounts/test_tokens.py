@@ -128,3 +128,40 @@ def test_the_admin_never_shows_a_token_key_and_cannot_mint_one():
     for page in (listing.content.decode(), detail.content.decode()):
         assert key not in page and key[:15] not in page
     assert adding.status_code == 403
+
+
+def test_a_request_is_authenticated_in_one_statement_with_its_profiles(
+    django_assert_num_queries, rf
+):
+    """The token, its user and both role profiles come from one statement; what the role
+    checks read afterwards (present or absent profile) costs no further query."""
+    from apps.accounts.authentication import ProfileTokenAuthentication
+    from apps.accounts.models import user_type
+    from apps.accounts.tokens import issue_token
+    from tests.factories import OrganizerFactory
+
+    customer, organizer = CustomerFactory(), OrganizerFactory()
+    staff = User.objects.create_user(username="staff-member", is_staff=True)
+    for user, expected in (
+        (customer.user, "customer"),
+        (organizer.user, "organizer"),
+        (staff, "staff"),
+    ):
+        key = issue_token(user=user)[0]
+        request = rf.get("/", HTTP_AUTHORIZATION=f"Token {key}")
+        with django_assert_num_queries(1):
+            found, auth_token = ProfileTokenAuthentication().authenticate(request)
+            assert user_type(found) == expected
+            assert auth_token.user is found
+            if expected == "customer":
+                assert found.customer_profile.user is found
+        assert found.pk == user.pk
+        assert auth_token.expiry > timezone.now()  # a datetime on every backend
+
+
+def test_an_inactive_users_token_is_refused(api):
+    customer = CustomerFactory(user__username="dormant")
+    key = log_in(api, "dormant")
+    User.objects.filter(pk=customer.user.pk).update(is_active=False)
+
+    assert profile_status(api, key) == 401
