@@ -8,6 +8,7 @@ from django.db.models.functions import Coalesce
 
 from apps.bookings.models import Booking, BookingRequest, RequestStatus
 from apps.bookings.rules import SEAT_FREEING_KINDS
+from apps.core.rows import JoinedRows
 from apps.events.models import Event
 
 
@@ -83,35 +84,36 @@ class Line:
 
 # One statement, written out: the accept path runs it for every request, and composing it
 # through the ORM (a subquery and two EXISTS) cost ten times the database's own work.
-_EVENT_FOR_BOOKING_SQL = """
-SELECT e.*,
-  (SELECT count(*) FROM {request} r WHERE r.event_id = e.id AND r.status = %s) AS line_pending,
-  EXISTS (SELECT 1 FROM {request} r WHERE r.event_id = e.id AND r.status = %s
-          AND r.kind IN ({seat_freeing})) AS line_seat_freeing,
-  (SELECT b.status FROM {booking} b WHERE b.event_id = e.id AND b.customer_id = %s)
-    AS line_booking_status
-FROM {event} e
-WHERE e.id = %s AND e.deleted_at IS NULL
-"""
+def _event_for_booking_rows() -> JoinedRows:
+    request, booking = BookingRequest._meta.db_table, Booking._meta.db_table
+    seat_freeing = ", ".join(["%s"] * len(SEAT_FREEING_KINDS))
+    return JoinedRows(
+        [(Event, "e")],
+        f"{Event._meta.db_table} e",
+        "e.id = %s AND e.deleted_at IS NULL",
+        extra=[
+            f"(SELECT count(*) FROM {request} r WHERE r.event_id = e.id AND r.status = %s)",
+            f"EXISTS (SELECT 1 FROM {request} r WHERE r.event_id = e.id AND r.status = %s "
+            f"AND r.kind IN ({seat_freeing}))",
+            f"(SELECT b.status FROM {booking} b WHERE b.event_id = e.id AND b.customer_id = %s)",
+        ],
+    )
+
+
+EVENT_FOR_BOOKING = _event_for_booking_rows()
 
 
 def event_for_booking(*, event_id: int, customer_id: int) -> tuple[Event, Line] | None:
     """A live event and its line as a book command of ``customer_id`` would join it, in one
     query; None when there is no such event."""
-    sql = _EVENT_FOR_BOOKING_SQL.format(
-        request=BookingRequest._meta.db_table,
-        booking=Booking._meta.db_table,
-        event=Event._meta.db_table,
-        seat_freeing=", ".join(["%s"] * len(SEAT_FREEING_KINDS)),
-    )
     pending = RequestStatus.PENDING
-    params = [pending, pending, *sorted(SEAT_FREEING_KINDS), customer_id]
-    found = list(Event.objects.raw(sql, [*params, event_id]))
+    params = [pending, pending, *sorted(SEAT_FREEING_KINDS), customer_id, event_id]
+    found = EVENT_FOR_BOOKING.fetch(params)
     if not found:
         return None
-    event = found[0]
+    event, line_pending, line_seat_freeing, line_booking_status = found[0]
     return event, Line(
-        pending_commands=int(event.line_pending),
-        seat_freeing_pending=bool(event.line_seat_freeing),
-        booking_status=event.line_booking_status,
+        pending_commands=int(line_pending),
+        seat_freeing_pending=bool(line_seat_freeing),
+        booking_status=line_booking_status,
     )

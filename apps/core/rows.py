@@ -15,12 +15,20 @@ from django.db.models import Model
 
 
 class JoinedRows:
-    """``SELECT <every column of each (model, alias)> FROM <from_clause> WHERE <where>``."""
+    """``SELECT <every column of each (model, alias)>, <extra> FROM <from_clause> WHERE
+    <where>``; ``extra`` are SQL expressions whose values follow the instances, as read."""
 
-    def __init__(self, parts: Sequence[tuple[type[Model], str]], from_clause: str, where: str):
+    def __init__(
+        self,
+        parts: Sequence[tuple[type[Model], str]],
+        from_clause: str,
+        where: str,
+        extra: Sequence[str] = (),
+    ):
         self.parts = list(parts)
         self.from_clause = from_clause
         self.where = where
+        self.extra = list(extra)
 
     @cache  # noqa: B019 - one entry per database alias, for the life of the process
     def _compiled(self, using: str):
@@ -37,12 +45,13 @@ class JoinedRows:
                 if found:
                     converters.append((position, col, found))
             plans.append((model, [f.attname for f in fields], converters))
-        sql = f"SELECT {', '.join(columns)} FROM {self.from_clause} WHERE {self.where}"
+        sql = f"SELECT {', '.join(columns + self.extra)} FROM {self.from_clause} WHERE {self.where}"
         return sql, plans
 
-    def fetch(self, params: Sequence, *, using: str = "default") -> list[list[Model | None]]:
-        """One list per row: an instance per part, None where a LEFT JOIN found nothing (a part
-        whose primary key is NULL)."""
+    def fetch(self, params: Sequence, *, using: str = "default") -> list[list]:
+        """One list per row: an instance per part (None where a LEFT JOIN found nothing: a part
+        whose primary key is NULL), then the extra values. ``params`` in the statement's order
+        (the extra expressions' first, then the condition's)."""
         sql, plans = self._compiled(using)
         connection = connections[using]
         with connection.cursor() as cursor:
@@ -61,5 +70,5 @@ class JoinedRows:
                     for convert in functions:
                         values[position] = convert(values[position], col, connection)
                 instances.append(model.from_db(using, names, values))
-            found.append(instances)
+            found.append(instances + list(row[start:]))
         return found

@@ -5,7 +5,7 @@ For an honest comparison it shares everything with the new design but the design
 same tables and constraints, the same rules (``rules.decide``), the same writes for a confirmed
 booking (the booking, the seat counter, a history row, a delivery per matching webhook
 subscription, handed to the webhooks queue after commit), the same HTTP stack (DRF view, token
-authentication, the error handler) and the same statement style as the new accept path (one
+authentication, the per-user rate limit, the error handler) and the same statement style as the new accept path (one
 written-out statement per step, rows through ``insert_rows``). A refusal rolls back and writes
 nothing, like a refusal at the new design's door.
 
@@ -34,6 +34,7 @@ from apps.bookings.outcomes import WEBHOOK_EVENT_TYPES, Outcome, outcome_data
 from apps.bookings.serializers import BookRequestSerializer, booking_body
 from apps.core.bulk import insert_rows
 from apps.core.exceptions import Conflict, DomainError
+from apps.core.throttling import CommandThrottle
 from apps.events.models import Event
 from apps.webhooks import services as webhooks
 
@@ -76,6 +77,8 @@ class LegacyBookView(APIView):
     """POST {"event": id} → 201 with the booking, or 409 with the reason (sold_out, duplicate)."""
 
     permission_classes = [IsAuthenticated, IsCustomer]
+    # The same rate limit as the new design's booking endpoint: the same HTTP stack.
+    throttle_classes = [CommandThrottle]
 
     def post(self, request):
         data = BookRequestSerializer(data=request.data)
