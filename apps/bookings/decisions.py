@@ -7,14 +7,12 @@ import time
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import Exists, F, Func, OuterRef, Subquery
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.accounts.models import Customer
 from apps.audit.models import Action
 from apps.audit.services import record_batch
-from apps.bookings import rules
+from apps.bookings import rules, statements
 from apps.bookings.models import (
     SEAT_HOLDING_STATUSES,
     Booking,
@@ -26,8 +24,8 @@ from apps.bookings.models import (
 )
 from apps.bookings.outcomes import WEBHOOK_EVENT_TYPES, Outcome, outcome_data
 from apps.core import metrics
+from apps.core.bulk import insert_rows
 from apps.events.models import Event
-from apps.partitions.models import PartitionOwner
 from apps.partitions.services import PartitionLost
 from apps.webhooks import services as webhooks
 from workers import wakeups
@@ -92,13 +90,7 @@ def decide_partition(
     event's failure is logged and leaves its commands pending; the other events go on."""
     fence = {"partition": partition, "owner_generation": owner_generation}
     decided = _decide_event_safely(first_event_id, fence) if first_event_id is not None else 0
-    waiting = (
-        BookingRequest.objects.filter(status=RequestStatus.PENDING, event__partition=partition)
-        .order_by()
-        .values_list("event_id", flat=True)
-        .distinct()
-    )
-    for event_id in list(waiting):
+    for event_id in statements.events_with_pending(partition):
         decided += _decide_event_safely(event_id, fence)
     return decided
 
@@ -168,40 +160,14 @@ def _fail_oldest_pending(
     return str(oldest.uid)
 
 
-def _row_count(queryset) -> Subquery:
-    # COUNT without GROUP BY, so the outer query may still lock its row (FOR NO KEY UPDATE).
-    return Subquery(queryset.order_by().annotate(n=Func(F("id"), function="COUNT")).values("n"))
-
-
-def _seat_sum(queryset) -> Coalesce:
-    # SUM without GROUP BY, like _row_count: the seats of active bookings and live holds.
-    return Coalesce(
-        Subquery(queryset.order_by().annotate(n=Func(F("seats"), function="SUM")).values("n")), 0
-    )
-
-
 def _locked_event(
     event_id: int, partition: int | None, owner_generation: int | None
 ) -> Event | None:
     """Lock the event, with the row counts its counters must match, in one statement; None
     when it is gone or belongs to another partition; ``PartitionLost`` when fenced off."""
-    events = Event.objects.select_for_update(no_key=True).annotate(
-        active_bookings=_seat_sum(
-            Booking.objects.filter(event_id=OuterRef("pk"), status__in=SEAT_HOLDING_STATUSES)
-        ),
-        waitlisted_requests=_row_count(
-            BookingRequest.objects.filter(event_id=OuterRef("pk"), status=RequestStatus.WAITLISTED)
-        ),
-    )
-    if owner_generation is not None:
-        events = events.annotate(
-            owned=Exists(
-                PartitionOwner.objects.filter(partition=partition, generation=owner_generation)
-            )
-        )
     # NO KEY: API inserts of new commands take KEY SHARE on the event (their foreign key);
     # a plain FOR UPDATE would make every request wait for the batch to commit.
-    event = events.filter(pk=event_id).first()
+    event = statements.locked_event(event_id, partition, owner_generation)
     if event is None:
         return None
     if owner_generation is not None and not event.owned:
@@ -246,16 +212,12 @@ class _Ledger:
         self.waitlist: dict[int, BookingRequest] = {}
         if event.waitlist_size:
             self.waitlist = {
-                r.id: r
-                for r in BookingRequest.objects.filter(
-                    event_id=event.pk, status=RequestStatus.WAITLISTED
-                ).order_by("id")
+                r.id: r for r in statements.requests_in_line(event.pk, RequestStatus.WAITLISTED)
             }
         customers = {c.customer_id for c in commands if c.customer_id}
         customers |= {r.customer_id for r in self.waitlist.values()}
         self.bookings: dict[int, Booking] = {
-            b.customer_id: b
-            for b in Booking.objects.filter(event_id=event.pk, customer_id__in=customers)
+            b.customer_id: b for b in statements.bookings_of(event.pk, customers)
         }
         self.waitlisted_customers = {r.customer_id: r for r in self.waitlist.values()}
         self.requests: dict[int, BookingRequest] = {}
@@ -389,16 +351,31 @@ class _Ledger:
         """Write the batch in a handful of statements, whatever its size: grouped UPDATEs and
         bulk INSERTs, never a statement per command."""
         changed = list(self.changed_bookings.values())
-        Booking.objects.bulk_create([b for b in changed if b.pk is None], batch_size=500)
+        created = [b for b in changed if b.pk is None]
+        for booking in created:
+            booking.created_at = self.now
+        ids = insert_rows(
+            Booking,
+            statements.BOOKING_INSERT_FIELDS,
+            (
+                [getattr(b, Booking._meta.get_field(name).attname) for name in BOOKING_FIELDS]
+                for b in created
+            ),
+            returning_ids=True,
+        )
+        for booking, pk in zip(created, ids, strict=True):
+            booking.pk = pk
+            booking._state.adding = False
         # Grouped by what they are set to: a few statuses × a few seat counts, one deadline.
         key = lambda b: (b.status, b.seats, b.expires_at)  # noqa: E731
         for (status, seats, expires_at), group in _grouped(changed, key).items():
-            Booking.objects.filter(pk__in=[b.pk for b in group]).update(
+            statements.update_bookings(
+                [b.pk for b in group],
                 status=status,
                 seats=seats,
                 expires_at=expires_at,
-                updated_at=self.now,
                 cancelled_at=self.now if status == BookingStatus.CANCELLED else None,
+                now=self.now,
             )
         decided = list(self.requests.values())
         for request in decided:
@@ -409,39 +386,34 @@ class _Ledger:
         # One UPDATE per kind of outcome. A request concerns its customer's one booking for
         # this event (if any): linked in the same statement, so each row is written once.
         for (status, reason, linked), group in _grouped(decided, _outcome_of).items():
-            link = {"booking_id": _customer_booking(self.event.pk)} if linked else {}
-            BookingRequest.objects.filter(pk__in=[r.pk for r in group]).update(
+            statements.update_requests(
+                [r.pk for r in group],
                 status=status,
                 reason=reason,
                 message=rules.MESSAGES[reason],
                 decided_at=self.now,
-                **link,
+                link_booking_of_event=self.event.pk if linked else None,
             )
 
         s = self.state
-        Event.objects.filter(pk=self.event.pk).update(
+        statements.update_event(
+            self.event.pk,
             seats_taken=s.seats_taken,
             capacity=s.capacity,
             waitlist_size=s.waitlist_size,
             deleted_at=self.now
             if s.cancelled and self.event.deleted_at is None
             else self.event.deleted_at,
-            updated_at=self.now,
+            now=self.now,
         )
         record_batch(self.history, at=self.now)  # new bookings have their ids by now
 
 
+BOOKING_FIELDS = statements.BOOKING_INSERT_FIELDS
+
+
 def _outcome_of(request: BookingRequest) -> tuple:
     return request.status, request.reason, request.booking is not None
-
-
-def _customer_booking(event_id: int) -> Subquery:
-    """The booking of the request's customer for the event (one row at most)."""
-    return Subquery(
-        Booking.objects.filter(event_id=event_id, customer_id=OuterRef("customer_id")).values("pk")[
-            :1
-        ]
-    )
 
 
 def _grouped(items, key) -> dict:
@@ -463,11 +435,7 @@ def _decide_batch(
         event = _locked_event(event_id, partition, owner_generation)
         if event is None:
             return 0
-        commands = list(
-            BookingRequest.objects.filter(event_id=event_id, status=RequestStatus.PENDING).order_by(
-                "id"
-            )[:limit]
-        )
+        commands = statements.requests_in_line(event_id, RequestStatus.PENDING, limit)
         if not commands:
             return 0
         _repair_counters(event)

@@ -14,6 +14,16 @@ from django.db import connections
 from django.db.models import Model
 
 
+def placeholders(count: int) -> str:
+    """``%s, %s, …`` for an ``IN (…)`` list (NULL when empty: an empty IN is a syntax error)."""
+    return ", ".join(["%s"] * count) if count else "NULL"
+
+
+def prepared(model: type[Model], name: str, value, *, using: str = "default"):
+    """A value as the field would send it to the database (SQLite's datetimes, JSON...)."""
+    return model._meta.get_field(name).get_db_prep_save(value, connections[using])
+
+
 class JoinedRows:
     """``SELECT <every column of each (model, alias)>, <extra> FROM <from_clause> WHERE
     <where>``; ``extra`` are SQL expressions whose values follow the instances, as read."""
@@ -24,11 +34,16 @@ class JoinedRows:
         from_clause: str,
         where: str,
         extra: Sequence[str] = (),
+        lock: bool = False,
     ):
         self.parts = list(parts)
         self.from_clause = from_clause
         self.where = where
         self.extra = list(extra)
+        # Lock the first part's row, FOR NO KEY UPDATE where the database has it (PostgreSQL:
+        # inserts that reference the row, like new commands of an event, are not blocked);
+        # SQLite has no row locks (its transactions take the write lock).
+        self.lock = lock
 
     @cache  # noqa: B019 - one entry per database alias, for the life of the process
     def _compiled(self, using: str):
@@ -46,13 +61,19 @@ class JoinedRows:
                     converters.append((position, col, found))
             plans.append((model, [f.attname for f in fields], converters))
         sql = f"SELECT {', '.join(columns + self.extra)} FROM {self.from_clause} WHERE {self.where}"
+        if self.lock and connection.features.has_select_for_update:
+            no_key = connection.features.has_select_for_no_key_update
+            sql += f" FOR {'NO KEY ' if no_key else ''}UPDATE OF {self.parts[0][1]}"
         return sql, plans
 
-    def fetch(self, params: Sequence, *, using: str = "default") -> list[list]:
+    def fetch(self, params: Sequence, *, using: str = "default", **lists: int) -> list[list]:
         """One list per row: an instance per part (None where a LEFT JOIN found nothing: a part
         whose primary key is NULL), then the extra values. ``params`` in the statement's order
-        (the extra expressions' first, then the condition's)."""
+        (the extra expressions' first, then the condition's). ``lists`` sizes the condition's
+        ``{name}`` fields, each written out as that many ``%s`` (for ``IN ({name})``)."""
         sql, plans = self._compiled(using)
+        if lists:
+            sql = sql.format(**{name: placeholders(n) for name, n in lists.items()})
         connection = connections[using]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
