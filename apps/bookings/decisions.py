@@ -70,16 +70,22 @@ def decide_pending(
     fence = {"partition": partition, "owner_generation": owner_generation}
     decided = 0
     while True:
-        try:
-            count = _decide_batch(event_id=event_id, limit=settings.BOOKING_DECISION_BATCH, **fence)
-        except RUN_FAULTS:
-            raise
-        except Exception:  # noqa: BLE001 - a bug, a constraint, a counter out of step: any
-            logger.exception("event %s: batch failed; deciding one by one", event_id)
-            count = _decide_singly(event_id=event_id, **fence)
+        count = _decide_next_batch(event_id, fence)
         decided += count
         if count < settings.BOOKING_DECISION_BATCH:
             return decided
+
+
+def _decide_next_batch(event_id: int, fence: dict) -> int:
+    """One batch of the event's line (in a transaction, or a savepoint of the caller's); if it
+    fails for a reason of its own, its commands one by one."""
+    try:
+        return _decide_batch(event_id=event_id, limit=settings.BOOKING_DECISION_BATCH, **fence)
+    except RUN_FAULTS:
+        raise
+    except Exception:  # noqa: BLE001 - a bug, a constraint, a counter out of step: any
+        logger.exception("event %s: batch failed; deciding one by one", event_id)
+        return _decide_singly(event_id=event_id, **fence)
 
 
 def decide_partition(
@@ -87,17 +93,39 @@ def decide_partition(
 ) -> int:
     """Decide every event of a partition that has pending commands (the rung one first).
     Only the worker that holds the partition's lease calls this (with its generation). One
-    event's failure is logged and leaves its commands pending; the other events go on."""
+    event's failure is logged and leaves its commands pending; the other events go on.
+
+    A run goes in rounds: one batch of every event with pending commands, all in one
+    transaction (each event's batch in a savepoint), so a run over many events with a few
+    commands each pays one commit (one fsync), not one per event; events whose batch was full
+    get another round. A round that does not commit (the database failed) decided nothing: its
+    commands stay pending for the next doorbell."""
     fence = {"partition": partition, "owner_generation": owner_generation}
-    decided = _decide_event_safely(first_event_id, fence) if first_event_id is not None else 0
-    for event_id in statements.events_with_pending(partition):
-        decided += _decide_event_safely(event_id, fence)
-    return decided
+    decided = 0
+    while True:
+        events = statements.events_with_pending(partition)
+        if first_event_id in events:  # the rung event first
+            events.remove(first_event_id)
+            events.insert(0, first_event_id)
+        full, count = False, 0
+        with transaction.atomic():
+            for event_id in events:
+                batch = _decide_event_safely(event_id, fence)
+                count += batch
+                full = full or batch >= settings.BOOKING_DECISION_BATCH
+            # A savepoint that could not be rolled back (the connection failed) dooms the round.
+            rolled_back = transaction.get_rollback()
+        if rolled_back:
+            logger.warning("partition %s: a round of %d decisions rolled back", partition, count)
+            return decided
+        decided += count
+        if not full:
+            return decided
 
 
 def _decide_event_safely(event_id: int, fence: dict) -> int:
     try:
-        return decide_pending(event_id=event_id, **fence)
+        return _decide_next_batch(event_id, fence)
     except PartitionLost:
         raise
     except Exception:  # noqa: BLE001 - never let one event stop the partition
@@ -206,6 +234,7 @@ class _Ledger:
 
     def __init__(self, event: Event, commands: list[BookingRequest], now):
         self.event = event
+        self.commands = commands
         self.now = now
         self.state = rules.state_of(event)
         # Waitlisted requests in promotion order (oldest first), loaded only if any exist.
@@ -465,21 +494,22 @@ def _decide_batch(
         webhooks.create_deliveries(event=event, outcomes=ledger.outcomes, describe=outcome_data)
         decided = list(ledger.requests)
         transaction.on_commit(lambda: wakeups.announce(decided), robust=True)
-    metrics.observe_batch(size=len(commands), started=started)
-    metrics.observe_time_to_decision(commands)
-    _report_decided(ledger)
-    logger.info(
-        "event %s: decided %d commands (%d seats taken of %d)",
-        event_id,
-        len(commands),
-        ledger.state.seats_taken,
-        ledger.state.capacity,
-    )
+        # Counted and logged once they are committed (a round's savepoint may yet be undone).
+        transaction.on_commit(lambda: _report_decided(ledger, started), robust=True)
     return len(commands)
 
 
-def _report_decided(ledger: _Ledger) -> None:
+def _report_decided(ledger: _Ledger, started: float) -> None:
     """Count the batch's decisions and log one line per decided request (with its id)."""
+    metrics.observe_batch(size=len(ledger.commands), started=started)
+    metrics.observe_time_to_decision(ledger.commands)
+    logger.info(
+        "event %s: decided %d commands (%d seats taken of %d)",
+        ledger.event.pk,
+        len(ledger.commands),
+        ledger.state.seats_taken,
+        ledger.state.capacity,
+    )
     decided = ledger.requests.values()
     metrics.count_decisions(decided)
     if logger.isEnabledFor(logging.INFO):

@@ -1,0 +1,81 @@
+"""A partition run goes in rounds: one batch of every event with pending commands, in one
+transaction (one commit), and another round for events whose batch was full."""
+
+import pytest
+from django.db import connection
+
+from apps.bookings.decisions import decide_partition
+from apps.bookings.models import BookingRequest, Reason, RequestStatus
+from apps.events.models import Event
+from tests.bookings.test_decisions import book, outcome
+from tests.factories import CustomerFactory, EventFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PARTITION = 3
+
+
+def events_on_one_partition(count: int, capacity: int) -> list[Event]:
+    events = [EventFactory(capacity=capacity) for _ in range(count)]
+    Event.objects.filter(pk__in=[e.pk for e in events]).update(partition=PARTITION)
+    return [Event.objects.get(pk=e.pk) for e in events]
+
+
+def count_commits(monkeypatch) -> list[int]:
+    commits: list[int] = []
+    commit = connection._commit
+
+    def counted(*args, **kwargs):
+        commits.append(1)
+        return commit(*args, **kwargs)
+
+    monkeypatch.setattr(connection, "_commit", counted)
+    return commits
+
+
+def test_a_run_over_many_events_commits_once(monkeypatch):
+    events = events_on_one_partition(5, capacity=2)
+    commands = [book(e, CustomerFactory()) for e in events for _ in range(2)]
+    commits = count_commits(monkeypatch)
+
+    assert decide_partition(partition=PARTITION, first_event_id=events[2].pk) == 10
+
+    assert len(commits) == 1
+    assert {outcome(c) for c in commands} == {(RequestStatus.CONFIRMED, Reason.BOOKED)}
+    assert [Event.objects.get(pk=e.pk).seats_taken for e in events] == [2] * 5
+
+
+def test_events_with_a_full_batch_get_more_rounds_others_are_not_held_up(settings, monkeypatch):
+    settings.BOOKING_DECISION_BATCH = 3
+    big, small = events_on_one_partition(2, capacity=4)
+    crowd = [book(big, CustomerFactory()) for _ in range(8)]
+    single = book(small, CustomerFactory())
+    decided_in_rounds: list[set[int]] = []
+    commits = count_commits(monkeypatch)
+    monkeypatch.setattr(
+        "apps.bookings.statements.events_with_pending",
+        _recording(decided_in_rounds),
+    )
+
+    assert decide_partition(partition=PARTITION) == 9
+
+    assert len(commits) == 3  # rounds of 3 + 1, 3, 2 commands
+    assert decided_in_rounds[0] == {big.pk, small.pk}
+    assert outcome(single) == (RequestStatus.CONFIRMED, Reason.BOOKED)
+    assert [outcome(c)[1] for c in crowd] == [Reason.BOOKED] * 4 + [Reason.SOLD_OUT] * 4
+    assert not BookingRequest.objects.filter(status=RequestStatus.PENDING).exists()
+
+
+def _recording(rounds: list[set[int]]):
+    from apps.bookings import statements
+
+    original = statements.EVENTS_WITH_PENDING
+
+    def events_with_pending(partition: int) -> list[int]:
+        with connection.cursor() as cursor:
+            cursor.execute(original, [RequestStatus.PENDING, partition])
+            found = [row[0] for row in cursor.fetchall()]
+        rounds.append(set(found))
+        return found
+
+    return events_with_pending
