@@ -279,7 +279,9 @@ def run_scaled(args, wanted: list[str], results: dict) -> None:
             meter = meter_for(stack, pg, redis)
 
             def idle():
-                return wait_for_idle_queues(redis.url, args.partitions)
+                waited = wait_for_idle_queues(redis.url, args.partitions)
+                db.quiesce()
+                return waited
 
             plan = {"hot": 1, "spread": args.spread_events}
             for name, events in plan.items():

@@ -11,6 +11,14 @@ class Db:
         self.conn = psycopg2.connect(url.replace("postgres://", "postgresql://", 1))
         self.conn.autocommit = True
 
+    def quiesce(self) -> None:
+        """Vacuum, analyze and checkpoint between runs: each design starts with fresh planner
+        statistics and no clean-up left over from the previous run (autovacuum and a
+        checkpoint would otherwise land in whichever run comes next)."""
+        with self.conn.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
+            cursor.execute("CHECKPOINT")
+
     def one(self, sql: str, args=()) -> tuple:
         with self.conn.cursor() as cursor:
             cursor.execute(sql, args)

@@ -138,6 +138,10 @@ else:
     # A health check costs a round trip per request; broken connections are replaced anyway.
     _db["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
     _db.setdefault("OPTIONS", {})["connect_timeout"] = 5
+# The statements every request and every decision batch runs are prepared once per database
+# session on PostgreSQL (apps/core/rows.py). Turn off behind a pooler that hands one session's
+# statements to another (PgBouncer in transaction mode).
+DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

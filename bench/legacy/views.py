@@ -5,8 +5,8 @@ For an honest comparison it shares everything with the new design but the design
 same tables and constraints, the same rules (``rules.decide``), the same writes for a confirmed
 booking (the booking, the seat counter, a history row, a delivery per matching webhook
 subscription, handed to the webhooks queue after commit), the same HTTP stack (DRF view, token
-authentication, the per-user rate limit, the error handler) and the same statement style as the new accept path (one
-written-out statement per step, rows through ``insert_rows``). A refusal rolls back and writes
+authentication, the per-user rate limit, the error handler) and the same statement style as the
+new accept path (one written-out statement per step, rows through ``insert_rows``). A refusal rolls back and writes
 nothing, like a refusal at the new design's door.
 
 Every request for one event queues on that row lock while holding a database connection and a

@@ -15,6 +15,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PARTITION = 3
 
 
+@pytest.fixture(autouse=True)
+def _no_doorbells(monkeypatch):
+    """Commands are recorded without ringing: this test's calls decide them, not a worker."""
+    monkeypatch.setattr("apps.bookings.commands.ring_doorbell", lambda **kwargs: True)
+
+
 def events_on_one_partition(count: int, capacity: int) -> list[Event]:
     events = [EventFactory(capacity=capacity) for _ in range(count)]
     Event.objects.filter(pk__in=[e.pk for e in events]).update(partition=PARTITION)
