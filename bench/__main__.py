@@ -134,16 +134,27 @@ def ensure_tools() -> list[str]:
     return missing
 
 
-def pause_webhook_sending(stack: Stack) -> None:
+PAUSE_WEBHOOKS = (
+    "import json; from config.celery import app\n"
+    "replies = app.control.cancel_consumer('webhooks', reply=True, timeout=2)\n"
+    "print(json.dumps([name for reply in replies or [] for name in reply]))\n"
+)
+
+
+def pause_webhook_sending(stack: Stack, timeout: float = 60) -> None:
     """Deliveries are written and queued by both designs alike; sending them (the same work
-    for both, on their own queue) is not what is compared, so the general worker stops
-    consuming the webhooks queue for the run."""
-    stack.manage(
-        "shell",
-        "-c",
-        "from config.celery import app; app.control.cancel_consumer('webhooks', reply=True, "
-        "timeout=5); print('{}')",
-    )
+    for both, on their own queue) is not what is compared, so the webhook worker stops
+    consuming the webhooks queue for the run. Asked until it answers (a worker still starting
+    does not hear the broadcast)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answered = json.loads(stack.manage("shell", "-c", PAUSE_WEBHOOKS).strip().splitlines()[-1])
+        if any(name.startswith("webhooks@") for name in answered):
+            log(f"webhook sending paused ({', '.join(answered)} answered)")
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the webhook worker did not stop consuming (answers: {answered})")
+        time.sleep(1)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -142,6 +142,11 @@ else:
 # session on PostgreSQL (apps/core/rows.py). Turn off behind a pooler that hands one session's
 # statements to another (PgBouncer in transaction mode).
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
+if DATABASE_PREPARED_STATEMENTS and _db["ENGINE"].endswith("postgresql"):
+    # Plan them once (their conditions are primary keys and indexed columns): PostgreSQL
+    # otherwise re-plans some on every call, which is what preparing them saves.
+    _options = _db["OPTIONS"].get("options", "")
+    _db["OPTIONS"]["options"] = f"{_options} -c plan_cache_mode=force_generic_plan".strip()
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -6,8 +6,8 @@ same tables and constraints, the same rules (``rules.decide``), the same writes 
 booking (the booking, the seat counter, a history row, a delivery per matching webhook
 subscription, handed to the webhooks queue after commit), the same HTTP stack (DRF view, token
 authentication, the per-user rate limit, the error handler) and the same statement style as the
-new accept path (one written-out statement per step, rows through ``insert_rows``). A refusal rolls back and writes
-nothing, like a refusal at the new design's door.
+new accept path (one written-out statement per step, rows through ``insert_rows``). A refusal
+rolls back and writes nothing, like a refusal at the new design's door.
 
 Every request for one event queues on that row lock while holding a database connection and a
 web thread. Each answer carries how long this request held the lock and how many statements it
