@@ -118,7 +118,12 @@ def logging_config(*, log_format: str = "plain", level: str = "INFO") -> dict:
         "formatters": formatters,
         "handlers": {"console": handler},
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {"django.db.backends": {"level": "WARNING"}},
+        "loggers": {
+            "django.db.backends": {"level": "WARNING"},
+            # A 4xx is the client's affair, in the access log already (a sold-out refusal is an
+            # answer, not a problem); 5xx are still logged, with their traceback.
+            "django.request": {"level": "ERROR"},
+        },
     }
 
 
@@ -129,7 +134,8 @@ def gunicorn_logging_config(*, log_format: str = "plain", level: str = "INFO") -
     config["loggers"].update(
         {
             "gunicorn.error": {"handlers": ["console"], "level": level, "propagate": False},
-            "gunicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+            # Access lines are INFO: LOG_LEVEL=WARNING (only problems) leaves them out too.
+            "gunicorn.access": {"handlers": ["access"], "level": level, "propagate": False},
         }
     )
     return config

@@ -105,3 +105,22 @@ def test_celerys_shutdown_notice_becomes_a_json_line(tmp_path):
     line = json.loads((tmp_path / "out").read_text())
     assert line["message"] == "worker: Warm shutdown (MainProcess)"
     assert line["logger"] == "celery.apps.worker"
+
+
+def test_only_problems_at_warning_access_lines_and_client_errors_left_out():
+    config = gunicorn_logging_config(level="WARNING")
+
+    assert config["loggers"]["gunicorn.access"]["level"] == "WARNING"
+    assert gunicorn_logging_config(level="INFO")["loggers"]["gunicorn.access"]["level"] == "INFO"
+    # A 409 (sold out) or a 404 is an answer, not a problem; a 5xx is logged.
+    assert config["loggers"]["django.request"]["level"] == "ERROR"
+
+
+def test_a_refused_request_writes_no_warning_a_failed_one_an_error(settings):
+    logging.config.dictConfig(logging_config(level="INFO"))
+    try:
+        requests = logging.getLogger("django.request")
+        assert not requests.isEnabledFor(logging.WARNING)  # Django's "Conflict: /…" lines
+        assert requests.isEnabledFor(logging.ERROR)
+    finally:
+        logging.config.dictConfig(settings.LOGGING)
