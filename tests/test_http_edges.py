@@ -38,3 +38,21 @@ def test_an_integer_id_in_a_string_is_accepted(api, customer, event):
     )
 
     assert response.status_code == 202
+
+
+@pytest.mark.django_db
+def test_api_requests_skip_the_admins_messages_browser_requests_keep_them(rf):
+    from django.contrib.messages import get_messages
+
+    from apps.core.middleware import BrowserMessageMiddleware
+
+    middleware = BrowserMessageMiddleware(lambda request: None)
+    api_request = rf.get("/", HTTP_AUTHORIZATION="Token abc")
+    browser_request = rf.get("/")
+    browser_request.session = {}
+    middleware.process_request(api_request)
+    middleware.process_request(browser_request)
+
+    assert not hasattr(api_request, "_messages")
+    assert list(get_messages(browser_request)) == []
+    assert hasattr(browser_request, "_messages")

@@ -22,6 +22,7 @@ from apps.bookings.serializers import (
     BookingUpdateSerializer,
     BookRequestSerializer,
     HoldRequestSerializer,
+    book_request,
     check_seats,
 )
 from apps.core.exceptions import Conflict, PermissionDenied
@@ -108,13 +109,12 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         summary="Request a booking (202 + request)",
     )
     def create(self, request):
-        data = BookRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        event_id, seats = book_request(request.data)
         command, created = request_booking(
             user_id=request.user.id,
             customer_id=request.user.customer_profile.pk,
-            event_id=data.validated_data["event"],
-            seats=data.validated_data["seats"],
+            event_id=event_id,
+            seats=seats,
             idempotency_key=idempotency_key(request),
         )
         return command_response(request, command, created=created)

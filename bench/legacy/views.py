@@ -31,7 +31,7 @@ from apps.bookings import rules
 from apps.bookings.decisions import HISTORY_ACTIONS
 from apps.bookings.models import Booking, BookingRequest, CommandKind
 from apps.bookings.outcomes import WEBHOOK_EVENT_TYPES, Outcome, outcome_data
-from apps.bookings.serializers import BookRequestSerializer, booking_body
+from apps.bookings.serializers import book_request, booking_body
 from apps.core.bulk import insert_rows
 from apps.core.exceptions import Conflict, DomainError
 from apps.core.throttling import CommandThrottle
@@ -81,9 +81,7 @@ class LegacyBookView(APIView):
     throttle_classes = [CommandThrottle]
 
     def post(self, request):
-        data = BookRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        event_id = data.validated_data["event"]
+        event_id, _seats = book_request(request.data)
         customer = request.user.customer_profile
         statements = _Statements()
         with connection.execute_wrapper(statements):

@@ -62,3 +62,39 @@ def test_a_request_is_shown_as_the_serializer_shows_it(status, reason):
     shown = request_body(request, booking=_body(booking) if booking else None)
 
     assert shown == BookingRequestSerializer(request).data
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"event": 7},
+        {"event": 7, "seats": 3},
+        {"event": "7"},
+        {"event": 7.0},
+        {"event": True},
+        {"event": 0},
+        {"event": 2**63},
+        {"event": 7, "seats": 0},
+        {"event": 7, "seats": 11},
+        {"event": 7, "seats": "2"},
+        {"seats": 2},
+        {},
+        [7],
+        "7",
+        None,
+        {"event": 7, "other": "ignored"},
+    ],
+)
+def test_the_book_body_fast_path_answers_as_the_serializer_does(body):
+    from rest_framework.exceptions import ValidationError
+
+    from apps.bookings.serializers import BookRequestSerializer, book_request
+
+    serializer = BookRequestSerializer(data=body)
+    if serializer.is_valid():
+        expected = (serializer.validated_data["event"], serializer.validated_data["seats"])
+        assert book_request(body) == expected
+    else:
+        with pytest.raises(ValidationError) as refused:
+            book_request(body)
+        assert refused.value.detail == serializer.errors
