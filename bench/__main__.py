@@ -293,9 +293,12 @@ def run_scaled(args, wanted: list[str], results: dict) -> None:
             db = Db(pg.url)
             meter = meter_for(stack, pg, redis)
 
-            def idle():
+            def idle(quiesce: bool = True):
+                """Wait for drained queues; then, between runs (not inside a measured one),
+                vacuum, analyze and checkpoint."""
                 waited = wait_for_idle_queues(redis.url, args.partitions)
-                db.quiesce()
+                if quiesce:
+                    db.quiesce()
                 return waited
 
             plan = {"hot": 1, "spread": args.spread_events}

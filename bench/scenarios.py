@@ -75,7 +75,7 @@ def run_new(
     accepted = statuses.get(202, 0)
     at_door = [a for a in load.answers if a.status == 409 and a.id is None]
     counts = settle(db, events, settle_timeout, label)
-    drained = idle()
+    drained = idle(quiesce=False)  # inside the measured run: its queues, nothing else
     cpu = cpu_per_request(meter, before, load, len(jobs))
     latencies, span = db.decision_latencies(events)
     recorded = len(latencies) + counts.get("pending", 0)
@@ -132,7 +132,7 @@ def run_new(
 def run_old(stack: Stack, db: Db, jobs, events, concurrency, meter, idle) -> dict:
     before = meter.snapshot() if meter else None
     load = drive(stack.base_url, OLD_PATH, jobs, concurrency, "old design")
-    idle()
+    idle(quiesce=False)  # inside the measured run: its queues, nothing else
     cpu = cpu_per_request(meter, before, load, len(jobs))
     statuses = load.statuses
     decided = statuses.get(201, 0) + statuses.get(409, 0)
