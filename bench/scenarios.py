@@ -321,7 +321,7 @@ def embedded_scenario(
     db = SqliteDb(stack.data_dir / "db.sqlite3")
     jobs = [(t, event) for t in seeded["tokens"]]
     time.sleep(1)
-    new = run_new(stack, db, jobs, [event], concurrency, 120, meter, lambda: 0.0)
+    new = run_new(stack, db, jobs, [event], concurrency, 120, meter, lambda **kwargs: 0.0)
     log(
         f"  embedded: answered {new['accepted_per_second']}/s ({new['accepted_202']} x 202 at "
         f"{new['accepted_202_per_second']}/s), p99 to 202 {new['seconds_to_202']['p99']}s, "
