@@ -61,18 +61,37 @@ class ScopedRateThrottle(SimpleRateThrottle):
         if self.key is None or time.monotonic() < _cache_down_until:
             return True
         try:
-            self.history = self.cache.get(self.key, [])
-            self.now = self.timer()
-            while self.history and self.history[-1] <= self.now - self.duration:
-                self.history.pop()
-            if len(self.history) >= self.num_requests:
-                # Read by the error handler, which names the scope in the 429.
-                request.throttled_scope = self.scope
-                return self.throttle_failure()
-            return self.throttle_success()
+            if hasattr(self.cache, "hit_log"):  # Redis: one atomic round trip
+                allowed = self._allow_by_hit_log()
+            else:
+                allowed = self._allow_by_history()
         except Exception:  # noqa: BLE001 - the cache is down: limits wait, requests do not
             _cache_unavailable(self.scope)
             return True
+        if not allowed:
+            # Read by the error handler, which names the scope in the 429.
+            request.throttled_scope = self.scope
+        return allowed
+
+    def _allow_by_history(self) -> bool:
+        """DRF's sliding window: the cached list of hit times, read then written."""
+        self.history = self.cache.get(self.key, [])
+        self.now = self.timer()
+        while self.history and self.history[-1] <= self.now - self.duration:
+            self.history.pop()
+        if len(self.history) >= self.num_requests:
+            return self.throttle_failure()
+        return self.throttle_success()
+
+    def _allow_by_hit_log(self) -> bool:
+        """The same window, kept by the cache itself (``apps.core.cache.RedisCache.hit_log``).
+        ``history`` is shaped for DRF's ``wait()``: as many entries as hits, the oldest last."""
+        self.now = self.timer()
+        allowed, count, oldest = self.cache.hit_log(
+            self.key, now=self.now, window=self.duration, limit=self.num_requests
+        )
+        self.history = [oldest] * count
+        return allowed
 
 
 def _cache_unavailable(scope: str) -> None:
