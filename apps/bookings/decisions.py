@@ -381,6 +381,7 @@ class _Ledger:
         bulk INSERTs, never a statement per command."""
         changed = list(self.changed_bookings.values())
         created = [b for b in changed if b.pk is None]
+        updated = [b for b in changed if b.pk is not None]  # the new rows are written whole
         for booking in created:
             booking.created_at = self.now
         ids = insert_rows(
@@ -397,7 +398,7 @@ class _Ledger:
             booking._state.adding = False
         # Grouped by what they are set to: a few statuses × a few seat counts, one deadline.
         key = lambda b: (b.status, b.seats, b.expires_at)  # noqa: E731
-        for (status, seats, expires_at), group in _grouped(changed, key).items():
+        for (status, seats, expires_at), group in _grouped(updated, key).items():
             statements.update_bookings(
                 [b.pk for b in group],
                 status=status,
@@ -421,7 +422,7 @@ class _Ledger:
                 reason=reason,
                 message=rules.MESSAGES[reason],
                 decided_at=self.now,
-                link_booking_of_event=self.event.pk if linked else None,
+                bookings=[r.booking_id for r in group] if linked else None,
             )
 
         s = self.state

@@ -48,9 +48,17 @@ REQUESTS_IN_LINE = JoinedRows(
 BOOKINGS_OF_CUSTOMERS = JoinedRows(
     [(Booking, "b")], f"{BOOKING} b", "b.event_id = %s AND b.customer_id IN ({customers})"
 )
+# The events with pending commands, one index probe per event (request_pending_event_created,
+# the next event id after the last), not one row per pending command: a partition's run asks
+# before every round, and a backlog of thousands of commands made each answer cost ~10 ms.
+_NEXT_PENDING = (
+    f"(SELECT r.event_id FROM {REQUEST} r WHERE r.status = %s{{after}} ORDER BY r.event_id LIMIT 1)"
+)
 EVENTS_WITH_PENDING = (
-    f"SELECT DISTINCT r.event_id FROM {REQUEST} r JOIN {EVENT} e ON e.id = r.event_id "
-    "WHERE r.status = %s AND e.partition = %s"
+    f"WITH RECURSIVE pending (event_id) AS (SELECT {_NEXT_PENDING.format(after='')} "
+    f"UNION ALL SELECT {_NEXT_PENDING.format(after=' AND r.event_id > p.event_id')} "
+    f"FROM pending p WHERE p.event_id IS NOT NULL) "
+    f"SELECT p.event_id FROM pending p JOIN {EVENT} e ON e.id = p.event_id WHERE e.partition = %s"
 )
 # Far above any batch: "every row" for the line's LIMIT.
 NO_LIMIT = 2**31 - 1
@@ -92,7 +100,9 @@ def bookings_of(event_id: int, customer_ids: Iterable[int]) -> list[Booking]:
 
 def events_with_pending(partition: int) -> list[int]:
     with connection.cursor() as cursor:
-        cursor.execute(EVENTS_WITH_PENDING, [RequestStatus.PENDING, partition])
+        cursor.execute(
+            EVENTS_WITH_PENDING, [RequestStatus.PENDING, RequestStatus.PENDING, partition]
+        )
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -138,24 +148,30 @@ def update_requests(
     reason: str,
     message: str,
     decided_at: datetime,
-    link_booking_of_event: int | None,
+    bookings: Sequence[int] | None = None,
 ) -> None:
-    """Settle requests; with ``link_booking_of_event``, each is linked to its customer's booking
-    for that event (one row at most) in the same statement."""
-    link, link_params = "", []
-    if link_booking_of_event is not None:
-        link = (
-            f", booking_id = (SELECT b.id FROM {BOOKING} b WHERE b.event_id = %s "
-            f"AND b.customer_id = {REQUEST}.customer_id)"
-        )
-        link_params = [link_booking_of_event]
-    sql = (
-        f"UPDATE {REQUEST} SET status = %s, reason = %s, message = %s, decided_at = %s{link} "
-        f"WHERE id IN ({placeholders(len(ids))})"
-    )
+    """Settle requests; with ``bookings`` (one booking id per request, in order), each is linked
+    to its booking in the same statement.
+
+    The links are given, not looked up: a lookup by (event, customer) per row was planned over
+    statistics that predate the batch's new bookings and walked all of the event's bookings
+    for each row (measured: 255 µs a row at 4,000 bookings, against 15 µs unlinked)."""
     params = [status, reason, message, _at(BookingRequest, "decided_at", decided_at)]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *link_params, *ids])
+        if bookings is None:
+            cursor.execute(
+                f"UPDATE {REQUEST} SET status = %s, reason = %s, message = %s, decided_at = %s "
+                f"WHERE id IN ({placeholders(len(ids))})",
+                [*params, *ids],
+            )
+            return
+        pairs = ", ".join(["(%s, %s)"] * len(ids))
+        cursor.execute(
+            f"WITH link (id, booking_id) AS (VALUES {pairs}) "
+            f"UPDATE {REQUEST} SET status = %s, reason = %s, message = %s, decided_at = %s, "
+            f"booking_id = link.booking_id FROM link WHERE {REQUEST}.id = link.id",
+            [*(value for pair in zip(ids, bookings, strict=True) for value in pair), *params],
+        )
 
 
 def update_event(

@@ -2,7 +2,8 @@
 decides every pending command of one event in id order (no worker, no broker)."""
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
 
 from apps.audit.models import Action, HistoryPoint
 from apps.bookings import decisions
@@ -375,3 +376,31 @@ def test_a_command_the_database_refuses_is_rejected_alone_and_the_line_moves_on(
     event.refresh_from_db()
     assert (event.capacity, event.seats_taken) == (5, 2)
     assert_healthy()
+
+
+def test_a_batch_links_each_request_to_its_own_booking_and_writes_new_bookings_once(organizer):
+    event = EventFactory(creator=organizer, capacity=3)
+    returning = CustomerFactory()
+    book(event, returning)
+    decide_pending(event_id=event.pk)
+    on_booking(CommandKind.CANCEL, event, returning)
+    decide_pending(event_id=event.pk)
+    newcomers = [CustomerFactory() for _ in range(3)]
+    commands = [book(event, c) for c in newcomers[:2]]
+    commands.append(book(event, returning))  # reactivates its cancelled booking
+    commands.append(book(event, newcomers[2]))  # sold out: no booking to link
+
+    with CaptureQueriesContext(connection) as queries:
+        decide_pending(event_id=event.pk)
+
+    for command, customer in zip(commands, [*newcomers[:2], returning], strict=False):
+        command.refresh_from_db()
+        assert command.booking == Booking.objects.get(event=event, customer=customer)
+    assert outcome(commands[3]) == (RequestStatus.REJECTED, Reason.SOLD_OUT)
+    assert commands[3].booking_id is None
+    booking_updates = [
+        q["sql"] for q in queries if q["sql"].startswith(f"UPDATE {Booking._meta.db_table} SET")
+    ]
+    reactivated = Booking.objects.get(event=event, customer=returning)
+    # The reactivated booking is updated; the two new ones are only inserted.
+    assert [sql.endswith(f"WHERE id IN ({reactivated.pk})") for sql in booking_updates] == [True]
