@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db.models.signals import post_init
 
 from apps.accounts.models import Customer, Organizer
 from apps.core.rows import JoinedRows, placeholders
@@ -55,3 +56,34 @@ def test_a_locking_statement_reads_like_any_other_and_json_and_datetimes_convert
 
     assert found.start_time == Event.objects.get(pk=event.pk).start_time
     assert found.start_time.tzinfo is not None
+
+
+def test_instances_are_built_as_from_db_builds_them():
+    customer = CustomerFactory()
+    [[built, *_]] = USERS_WITH_PROFILES.fetch([1, customer.user_id], users=1)
+    fields = [f.attname for f in User._meta.concrete_fields]
+    orm = User.from_db("default", fields, [getattr(built, name) for name in fields])
+
+    assert type(built) is User and built._state.db == "default" and not built._state.adding
+    assert {k: v for k, v in vars(built).items() if k != "_state"} == {
+        k: v for k, v in vars(orm).items() if k != "_state"
+    }
+    built.first_name = "changed"
+    built.save(update_fields=["first_name"])  # a loaded row: an UPDATE, not an INSERT
+    assert User.objects.get(pk=customer.user_id).first_name == "changed"
+
+
+def test_a_model_watched_on_init_is_built_through_its_constructor():
+    customer = CustomerFactory()
+    seen = []
+
+    def watcher(sender, instance, **kwargs):
+        seen.append(instance.pk)
+
+    post_init.connect(watcher, sender=Customer)
+    try:
+        [[_, found, _, _]] = USERS_WITH_PROFILES.fetch([1, customer.user_id], users=1)
+    finally:
+        post_init.disconnect(watcher, sender=Customer)
+
+    assert seen == [customer.pk] and found.pk == customer.pk

@@ -3,8 +3,8 @@
 For the statements every request runs (the token lookup): composing them through the ORM
 (``select_related`` over three joins) cost several times the database's own work. The SQL is
 composed once per connection vendor from the models' metadata, and each row becomes instances
-through ``Model.from_db`` after the backend's and the fields' converters (SQLite's datetimes,
-booleans, JSON), so the instances are what the ORM would have built.
+after the backend's and the fields' converters (SQLite's datetimes, booleans, JSON), so the
+instances are what the ORM would have built (``_builder``).
 """
 
 import itertools
@@ -15,7 +15,8 @@ from functools import cache
 from django.conf import settings
 from django.db import connections
 from django.db.backends.signals import connection_created
-from django.db.models import Model
+from django.db.models import Model, signals
+from django.db.models.base import ModelState
 from django.dispatch import receiver
 
 
@@ -103,6 +104,7 @@ class JoinedRows:
         (the extra expressions' first, then the condition's). ``lists`` sizes the condition's
         ``{name}`` fields, each written out as that many ``%s`` (for ``IN ({name})``)."""
         sql, plans = self._compiled(using)
+        builders = [_builder(model) for model, _, _ in plans]
         connection = connections[using]
         with connection.cursor() as cursor:
             if lists:
@@ -114,7 +116,7 @@ class JoinedRows:
         found = []
         for row in rows:
             instances, start = [], 0
-            for model, names, converters in plans:
+            for (model, names, converters), build in zip(plans, builders, strict=True):
                 values = list(row[start : start + len(names)])
                 start += len(names)
                 if values[names.index(model._meta.pk.attname)] is None:
@@ -123,6 +125,26 @@ class JoinedRows:
                 for position, col, functions in converters:
                     for convert in functions:
                         values[position] = convert(values[position], col, connection)
-                instances.append(model.from_db(using, names, values))
+                instances.append(build(using, names, values))
             found.append(instances + list(row[start:]))
         return found
+
+
+def _builder(model: type[Model]):
+    """How rows of every concrete field become instances: ``Model.from_db``, or, for a model
+    that nobody watches being built (no ``pre_init``/``post_init`` receivers), the instance it
+    would give, made directly: its values in ``__dict__`` and a loaded ``_state``. For the
+    hundreds of commands a decision batch reads, ``Model.__init__``'s per-field descriptors
+    cost more than the query."""
+    if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
+        return model.from_db
+    new = model.__new__
+
+    def build(using: str, names: list[str], values: list) -> Model:
+        instance = new(model)
+        instance.__dict__.update(zip(names, values, strict=True))
+        instance._state = ModelState()
+        instance._state.adding, instance._state.db = False, using
+        return instance
+
+    return build
