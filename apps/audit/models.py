@@ -33,8 +33,12 @@ class Action(models.TextChoices):
 class HistoryPoint(models.Model):
     """One user action: who did what to which object, with JSON details."""
 
+    # Indexed first in the (user, -created_at) index below.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="history_points"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="history_points",
+        db_index=False,
     )
     action = models.CharField(max_length=32, choices=Action.choices)
     content_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.SET_NULL)

@@ -4,6 +4,7 @@ transaction (one commit), and another round for events whose batch was full."""
 import pytest
 from django.db import connection
 
+from apps.bookings import statements
 from apps.bookings.decisions import decide_partition
 from apps.bookings.models import BookingRequest, Reason, RequestStatus
 from apps.events.models import Event
@@ -73,15 +74,28 @@ def test_events_with_a_full_batch_get_more_rounds_others_are_not_held_up(setting
 
 
 def _recording(rounds: list[set[int]]):
-    from apps.bookings import statements
-
-    original = statements.EVENTS_WITH_PENDING
+    original = statements.events_with_pending
 
     def events_with_pending(partition: int) -> list[int]:
-        with connection.cursor() as cursor:
-            cursor.execute(original, [RequestStatus.PENDING, partition])
-            found = [row[0] for row in cursor.fetchall()]
+        found = original(partition)
         rounds.append(set(found))
         return found
 
     return events_with_pending
+
+
+def test_the_events_with_pending_commands_are_those_of_the_partition_in_id_order():
+    waiting = events_on_one_partition(3, capacity=5)
+    decided_only = events_on_one_partition(1, capacity=5)[0]
+    elsewhere = EventFactory(capacity=5)
+    Event.objects.filter(pk=elsewhere.pk).update(partition=PARTITION + 1)
+    for event in [*reversed(waiting), decided_only, elsewhere]:
+        book(event, CustomerFactory())
+    decide_partition(partition=PARTITION, first_event_id=decided_only.pk)  # all of them
+    for event in [*reversed(waiting), elsewhere]:
+        book(event, CustomerFactory())
+        book(event, CustomerFactory())
+
+    assert statements.events_with_pending(PARTITION) == [e.pk for e in waiting]
+    assert statements.events_with_pending(PARTITION + 1) == [elsewhere.pk]
+    assert statements.events_with_pending(PARTITION + 2) == []

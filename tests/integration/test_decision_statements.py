@@ -1,0 +1,55 @@
+"""The decision batch's written-out statements on PostgreSQL, at batch sizes a backlog reaches:
+which events of a partition have pending commands, and each decided request linked to its own
+booking (given, not looked up: the statistics of a batch's new bookings are not known yet)."""
+
+import pytest
+
+from devtools.stack import shell_json
+
+pytestmark = pytest.mark.servers
+
+CODE = """
+import json
+from django.db import connection
+from apps.accounts.models import Customer
+from apps.accounts.tokens import user_ids_for_keys
+from apps.bookings import statements
+from apps.bookings.decisions import decide_partition
+from apps.bookings.models import BookingRequest, CommandKind
+from apps.events.models import Event
+
+seeded = json.loads({seeded!r})
+events = list(Event.objects.filter(pk__in=seeded["events"]).order_by("pk"))
+Event.objects.filter(pk__in=[e.pk for e in events[:2]]).update(partition=5)
+Event.objects.filter(pk=events[2].pk).update(partition=6)
+customers = list(Customer.objects.filter(user_id__in=user_ids_for_keys(seeded["tokens"])))
+BookingRequest.objects.bulk_create([BookingRequest(kind=CommandKind.BOOK, user_id=c.user_id,
+    customer=c, event=e) for e in events for c in customers])
+found = {{p: statements.events_with_pending(p) for p in (5, 6, 7)}}
+decided = decide_partition(partition=5)
+with connection.cursor() as cursor:
+    cursor.execute(
+        "SELECT r.status, count(*), count(r.booking_id), count(b.id) "
+        "FROM bookings_bookingrequest r LEFT JOIN bookings_booking b "
+        "ON b.id = r.booking_id AND b.customer_id = r.customer_id AND b.event_id = r.event_id "
+        "WHERE r.event_id IN %s GROUP BY r.status ORDER BY r.status",
+        [tuple(e.pk for e in events[:2])],
+    )
+    links = cursor.fetchall()
+print(json.dumps({{"events": [e.pk for e in events], "found": found, "decided": decided,
+                  "links": links, "after": statements.events_with_pending(5)}}))
+"""
+
+
+def test_a_partitions_events_with_pending_and_links_at_backlog_batch_sizes(scaled_stack):
+    seeded = scaled_stack.manage(
+        "seed_crowd", "--customers", "700", "--capacity", "600", "--events", "3"
+    )
+
+    found = shell_json(scaled_stack, CODE.format(seeded=seeded.strip().splitlines()[-1]))
+
+    first, second, third = found["events"]
+    assert found["found"] == {"5": [first, second], "6": [third], "7": []}
+    assert found["decided"] == 1400 and found["after"] == []
+    # Every confirmed request names its customer's booking for its event; refusals name none.
+    assert found["links"] == [["confirmed", 1200, 1200, 1200], ["rejected", 200, 0, 0]]
