@@ -11,6 +11,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 # The embedded default broker: kombu's file-system transport, hardened (see workers/broker.py).
 TRANSPORT_ALIASES.setdefault("safefs", "workers.broker:Transport")
+# Redis: kombu's transport, reusing one client per pool (see workers/redis_transport.py).
+TRANSPORT_ALIASES["redis"] = TRANSPORT_ALIASES["rediss"] = "workers.redis_transport:Transport"
 
 app = Celery("reservations")
 app.config_from_object("django.conf:settings", namespace="CELERY")
