@@ -76,16 +76,22 @@ def decide_pending(
             return decided
 
 
-def _decide_next_batch(event_id: int, fence: dict) -> int:
+def _decide_next_batch(event_id: int, fence: dict, deliveries: list[int] | None = None) -> int:
     """One batch of the event's line (in a transaction, or a savepoint of the caller's); if it
-    fails for a reason of its own, its commands one by one."""
+    fails for a reason of its own, its commands one by one. With ``deliveries``, the batch's
+    webhook deliveries are added to it for the caller to hand over (see ``_decide_batch``)."""
     try:
-        return _decide_batch(event_id=event_id, limit=settings.BOOKING_DECISION_BATCH, **fence)
+        return _decide_batch(
+            event_id=event_id,
+            limit=settings.BOOKING_DECISION_BATCH,
+            deliveries=deliveries,
+            **fence,
+        )
     except RUN_FAULTS:
         raise
     except Exception:  # noqa: BLE001 - a bug, a constraint, a counter out of step: any
         logger.exception("event %s: batch failed; deciding one by one", event_id)
-        return _decide_singly(event_id=event_id, **fence)
+        return _decide_singly(event_id=event_id, deliveries=deliveries, **fence)
 
 
 def decide_partition(
@@ -99,7 +105,8 @@ def decide_partition(
     transaction (each event's batch in a savepoint), so a run over many events with a few
     commands each pays one commit (one fsync), not one per event; events whose batch was full
     get another round. A round that does not commit (the database failed) decided nothing: its
-    commands stay pending for the next doorbell."""
+    commands stay pending for the next doorbell. A round's webhook deliveries are handed to the
+    webhooks queue in one message once it commits, not one per event."""
     fence = {"partition": partition, "owner_generation": owner_generation}
     decided = 0
     while True:
@@ -107,12 +114,17 @@ def decide_partition(
         if first_event_id in events:  # the rung event first
             events.remove(first_event_id)
             events.insert(0, first_event_id)
-        full, count = False, 0
+        full, count, deliveries = False, 0, []
         with transaction.atomic():
             for event_id in events:
-                batch = _decide_event_safely(event_id, fence)
+                batch = _decide_event_safely(event_id, fence, deliveries)
                 count += batch
                 full = full or batch >= settings.BOOKING_DECISION_BATCH
+            if deliveries:
+                transaction.on_commit(
+                    lambda ids=deliveries: webhooks.hand_over_deliveries(delivery_ids=ids),
+                    robust=True,
+                )
             # A savepoint that could not be rolled back (the connection failed) dooms the round.
             rolled_back = transaction.get_rollback()
         if rolled_back:
@@ -123,9 +135,9 @@ def decide_partition(
             return decided
 
 
-def _decide_event_safely(event_id: int, fence: dict) -> int:
+def _decide_event_safely(event_id: int, fence: dict, deliveries: list[int]) -> int:
     try:
-        return _decide_next_batch(event_id, fence)
+        return _decide_next_batch(event_id, fence, deliveries)
     except PartitionLost:
         raise
     except Exception:  # noqa: BLE001 - never let one event stop the partition
@@ -133,11 +145,11 @@ def _decide_event_safely(event_id: int, fence: dict) -> int:
         return 0
 
 
-def _decide_singly(*, event_id: int, **fence) -> int:
+def _decide_singly(*, event_id: int, deliveries: list[int] | None = None, **fence) -> int:
     decided = 0
     for _ in range(settings.BOOKING_DECISION_BATCH):
         try:
-            count = _decide_batch(event_id=event_id, limit=1, **fence)
+            count = _decide_batch(event_id=event_id, limit=1, deliveries=deliveries, **fence)
         except RUN_FAULTS:
             raise
         except Exception:  # noqa: BLE001 - this one command cannot be decided
@@ -459,7 +471,12 @@ def _decide_batch(
     limit: int,
     partition: int | None = None,
     owner_generation: int | None = None,
+    deliveries: list[int] | None = None,
 ) -> int:
+    """Decide up to ``limit`` pending commands of the event, in one transaction (a savepoint
+    inside the caller's). The webhook deliveries it creates are handed over once it commits,
+    or, with ``deliveries``, added to that list as the batch's last step (a batch that fails
+    adds none) for the caller to hand over once its own transaction commits."""
     started = time.perf_counter()
     with transaction.atomic():
         event = _locked_event(event_id, partition, owner_generation)
@@ -492,11 +509,18 @@ def _decide_batch(
             ledger.settle(command, decision)
             ledger.promote_from_waitlist()
         ledger.flush()
-        webhooks.create_deliveries(event=event, outcomes=ledger.outcomes, describe=outcome_data)
+        created = webhooks.create_deliveries(
+            event=event,
+            outcomes=ledger.outcomes,
+            describe=outcome_data,
+            hand_over=deliveries is None,
+        )
         decided = list(ledger.requests)
         transaction.on_commit(lambda: wakeups.announce(decided), robust=True)
         # Counted and logged once they are committed (a round's savepoint may yet be undone).
         transaction.on_commit(lambda: _report_decided(ledger, started), robust=True)
+        if deliveries is not None:
+            deliveries.extend(created)
     return len(commands)
 
 

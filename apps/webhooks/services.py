@@ -167,11 +167,16 @@ def delete_subscription(*, subscription: WebhookSubscription) -> None:
 
 
 def create_deliveries(
-    *, event, outcomes: Sequence, describe: Callable[..., dict[int, dict]]
+    *,
+    event,
+    outcomes: Sequence,
+    describe: Callable[..., dict[int, dict]],
+    hand_over: bool = True,
 ) -> list[int]:
     """Create one delivery per matching subscription per outcome, in the caller's transaction,
-    and hand them to the webhooks queue once it commits. Queries do not grow with the number of
-    outcomes, and no model instance is built per delivery.
+    and hand them to the webhooks queue once it commits (``hand_over=False``: the caller hands
+    the returned ids over itself, with others, in one message). Queries do not grow with the
+    number of outcomes, and no model instance is built per delivery.
 
     An outcome has ``event_type``, ``request`` (``user_id``) and ``booking`` (``customer_id``
     or None); ``describe(event=, outcomes=)`` gives each matched outcome's payload ``data`` by
@@ -208,7 +213,8 @@ def create_deliveries(
             + (now, now, "", now, now)
         )
     ids = insert_rows(WebhookDelivery, DELIVERY_FIELDS, rows, returning_ids=True)
-    transaction.on_commit(lambda: hand_over_deliveries(delivery_ids=ids), robust=True)
+    if hand_over:
+        transaction.on_commit(lambda: hand_over_deliveries(delivery_ids=ids), robust=True)
     return ids
 
 

@@ -62,7 +62,7 @@ def capture_outcomes(monkeypatch) -> list[tuple[str, str]]:
     """Record the webhook outcomes each decided batch hands over, as (type, request uid)."""
     seen: list[tuple[str, str]] = []
 
-    def capture(*, event, outcomes, describe):
+    def capture(*, event, outcomes, describe, hand_over=True):
         seen.extend((o.event_type, str(o.request.uid)) for o in outcomes)
         return []
 

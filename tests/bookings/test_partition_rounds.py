@@ -8,8 +8,11 @@ from apps.bookings import statements
 from apps.bookings.decisions import decide_partition
 from apps.bookings.models import BookingRequest, Reason, RequestStatus
 from apps.events.models import Event
+from apps.webhooks import services as webhooks
+from apps.webhooks.models import WebhookDelivery
 from tests.bookings.test_decisions import book, outcome
-from tests.factories import CustomerFactory, EventFactory
+from tests.factories import CustomerFactory, EventFactory, OrganizerFactory
+from tests.webhooks.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -99,3 +102,31 @@ def test_the_events_with_pending_commands_are_those_of_the_partition_in_id_order
     assert statements.events_with_pending(PARTITION) == [e.pk for e in waiting]
     assert statements.events_with_pending(PARTITION + 1) == [elsewhere.pk]
     assert statements.events_with_pending(PARTITION + 2) == []
+
+
+def test_a_rounds_webhook_deliveries_are_handed_over_in_one_message_once_it_commits(monkeypatch):
+    organizer = OrganizerFactory()
+    events = [EventFactory(capacity=2, creator=organizer) for _ in range(3)]
+    Event.objects.filter(pk__in=[e.pk for e in events]).update(partition=PARTITION)
+    SubscriptionFactory(owner=organizer.user, event_types=["booking.confirmed"])
+    for event in events:
+        book(event, CustomerFactory())
+    handed: list[list[int]] = []
+    monkeypatch.setattr(
+        "apps.webhooks.services.hand_over_deliveries",
+        lambda *, delivery_ids: handed.append(sorted(delivery_ids)),
+    )
+    real_create = webhooks.create_deliveries
+
+    def failing_for_the_last_event(*, event, **kwargs):
+        if event.pk == events[-1].pk:
+            raise RuntimeError("this event's batch fails after its deliveries were written")
+        return real_create(event=event, **kwargs)
+
+    monkeypatch.setattr(webhooks, "create_deliveries", failing_for_the_last_event)
+
+    assert decide_partition(partition=PARTITION) == 3
+
+    stored = sorted(WebhookDelivery.objects.values_list("pk", flat=True))
+    assert len(stored) == 2  # the failing batch's savepoint took its rows back
+    assert handed == [stored]  # one message, after the commit, without the failed batch's
