@@ -4,6 +4,7 @@ per batch; the outcomes become webhook deliveries in the same transaction."""
 
 import logging
 import time
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
@@ -55,6 +56,24 @@ HISTORY_ACTIONS = {
 RUN_FAULTS = (PartitionLost, OperationalError, InterfaceError)
 
 
+@dataclass
+class Handover:
+    """What a partition round tells others once it commits: the decided requests (woken if
+    they wait, ``Prefer: wait``) and the webhook deliveries (to the webhooks queue)."""
+
+    decided: list[int] = field(default_factory=list)
+    deliveries: list[int] = field(default_factory=list)
+
+    def after_commit(self) -> None:
+        """Send both once the caller's transaction commits (nothing if it rolls back)."""
+        if self.decided:
+            transaction.on_commit(lambda: wakeups.announce(self.decided), robust=True)
+        if self.deliveries:
+            transaction.on_commit(
+                lambda: webhooks.hand_over_deliveries(delivery_ids=self.deliveries), robust=True
+            )
+
+
 def decide_pending(
     *, event_id: int, partition: int | None = None, owner_generation: int | None = None
 ) -> int:
@@ -76,22 +95,22 @@ def decide_pending(
             return decided
 
 
-def _decide_next_batch(event_id: int, fence: dict, deliveries: list[int] | None = None) -> int:
+def _decide_next_batch(event_id: int, fence: dict, handover: Handover | None = None) -> int:
     """One batch of the event's line (in a transaction, or a savepoint of the caller's); if it
-    fails for a reason of its own, its commands one by one. With ``deliveries``, the batch's
-    webhook deliveries are added to it for the caller to hand over (see ``_decide_batch``)."""
+    fails for a reason of its own, its commands one by one. With ``handover``, what the batch
+    announces after commit is left to the caller (see ``_decide_batch``)."""
     try:
         return _decide_batch(
             event_id=event_id,
             limit=settings.BOOKING_DECISION_BATCH,
-            deliveries=deliveries,
+            handover=handover,
             **fence,
         )
     except RUN_FAULTS:
         raise
     except Exception:  # noqa: BLE001 - a bug, a constraint, a counter out of step: any
         logger.exception("event %s: batch failed; deciding one by one", event_id)
-        return _decide_singly(event_id=event_id, deliveries=deliveries, **fence)
+        return _decide_singly(event_id=event_id, handover=handover, **fence)
 
 
 def decide_partition(
@@ -105,8 +124,9 @@ def decide_partition(
     transaction (each event's batch in a savepoint), so a run over many events with a few
     commands each pays one commit (one fsync), not one per event; events whose batch was full
     get another round. A round that does not commit (the database failed) decided nothing: its
-    commands stay pending for the next doorbell. A round's webhook deliveries are handed to the
-    webhooks queue in one message once it commits, not one per event."""
+    commands stay pending for the next doorbell. Once a round commits, its decided requests are
+    announced (``Prefer: wait``) and its webhook deliveries handed over in one message each, not
+    one per event."""
     fence = {"partition": partition, "owner_generation": owner_generation}
     decided = 0
     while True:
@@ -114,17 +134,13 @@ def decide_partition(
         if first_event_id in events:  # the rung event first
             events.remove(first_event_id)
             events.insert(0, first_event_id)
-        full, count, deliveries = False, 0, []
+        full, count, handover = False, 0, Handover()
         with transaction.atomic():
             for event_id in events:
-                batch = _decide_event_safely(event_id, fence, deliveries)
+                batch = _decide_event_safely(event_id, fence, handover)
                 count += batch
                 full = full or batch >= settings.BOOKING_DECISION_BATCH
-            if deliveries:
-                transaction.on_commit(
-                    lambda ids=deliveries: webhooks.hand_over_deliveries(delivery_ids=ids),
-                    robust=True,
-                )
+            handover.after_commit()
             # A savepoint that could not be rolled back (the connection failed) dooms the round.
             rolled_back = transaction.get_rollback()
         if rolled_back:
@@ -135,9 +151,9 @@ def decide_partition(
             return decided
 
 
-def _decide_event_safely(event_id: int, fence: dict, deliveries: list[int]) -> int:
+def _decide_event_safely(event_id: int, fence: dict, handover: Handover) -> int:
     try:
-        return _decide_next_batch(event_id, fence, deliveries)
+        return _decide_next_batch(event_id, fence, handover)
     except PartitionLost:
         raise
     except Exception:  # noqa: BLE001 - never let one event stop the partition
@@ -145,11 +161,11 @@ def _decide_event_safely(event_id: int, fence: dict, deliveries: list[int]) -> i
         return 0
 
 
-def _decide_singly(*, event_id: int, deliveries: list[int] | None = None, **fence) -> int:
+def _decide_singly(*, event_id: int, handover: Handover | None = None, **fence) -> int:
     decided = 0
     for _ in range(settings.BOOKING_DECISION_BATCH):
         try:
-            count = _decide_batch(event_id=event_id, limit=1, deliveries=deliveries, **fence)
+            count = _decide_batch(event_id=event_id, limit=1, handover=handover, **fence)
         except RUN_FAULTS:
             raise
         except Exception:  # noqa: BLE001 - this one command cannot be decided
@@ -471,12 +487,13 @@ def _decide_batch(
     limit: int,
     partition: int | None = None,
     owner_generation: int | None = None,
-    deliveries: list[int] | None = None,
+    handover: Handover | None = None,
 ) -> int:
     """Decide up to ``limit`` pending commands of the event, in one transaction (a savepoint
-    inside the caller's). The webhook deliveries it creates are handed over once it commits,
-    or, with ``deliveries``, added to that list as the batch's last step (a batch that fails
-    adds none) for the caller to hand over once its own transaction commits."""
+    inside the caller's). Once it commits, its decided requests are announced and its webhook
+    deliveries handed over; with ``handover``, they are added to it instead, as the batch's
+    last step (a batch that fails adds none), for the caller to send once its own transaction
+    commits."""
     started = time.perf_counter()
     with transaction.atomic():
         event = _locked_event(event_id, partition, owner_generation)
@@ -513,14 +530,16 @@ def _decide_batch(
             event=event,
             outcomes=ledger.outcomes,
             describe=outcome_data,
-            hand_over=deliveries is None,
+            hand_over=handover is None,
         )
         decided = list(ledger.requests)
-        transaction.on_commit(lambda: wakeups.announce(decided), robust=True)
+        if handover is None:
+            transaction.on_commit(lambda: wakeups.announce(decided), robust=True)
         # Counted and logged once they are committed (a round's savepoint may yet be undone).
         transaction.on_commit(lambda: _report_decided(ledger, started), robust=True)
-        if deliveries is not None:
-            deliveries.extend(created)
+        if handover is not None:
+            handover.decided.extend(decided)
+            handover.deliveries.extend(created)
     return len(commands)
 
 

@@ -104,17 +104,20 @@ def test_the_events_with_pending_commands_are_those_of_the_partition_in_id_order
     assert statements.events_with_pending(PARTITION + 2) == []
 
 
-def test_a_rounds_webhook_deliveries_are_handed_over_in_one_message_once_it_commits(monkeypatch):
+def test_a_round_announces_and_hands_over_in_one_message_each_once_it_commits(monkeypatch):
     organizer = OrganizerFactory()
     events = [EventFactory(capacity=2, creator=organizer) for _ in range(3)]
     Event.objects.filter(pk__in=[e.pk for e in events]).update(partition=PARTITION)
     SubscriptionFactory(owner=organizer.user, event_types=["booking.confirmed"])
-    for event in events:
-        book(event, CustomerFactory())
+    commands = [book(event, CustomerFactory()) for event in events]
     handed: list[list[int]] = []
+    announced: list[list[int]] = []
     monkeypatch.setattr(
         "apps.webhooks.services.hand_over_deliveries",
         lambda *, delivery_ids: handed.append(sorted(delivery_ids)),
+    )
+    monkeypatch.setattr(
+        "apps.bookings.decisions.wakeups.announce", lambda ids: announced.append(sorted(ids))
     )
     real_create = webhooks.create_deliveries
 
@@ -130,3 +133,4 @@ def test_a_rounds_webhook_deliveries_are_handed_over_in_one_message_once_it_comm
     stored = sorted(WebhookDelivery.objects.values_list("pk", flat=True))
     assert len(stored) == 2  # the failing batch's savepoint took its rows back
     assert handed == [stored]  # one message, after the commit, without the failed batch's
+    assert announced == [sorted(c.pk for c in commands[:2])]
