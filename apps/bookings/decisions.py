@@ -58,8 +58,9 @@ RUN_FAULTS = (PartitionLost, OperationalError, InterfaceError)
 
 @dataclass
 class Handover:
-    """What a partition round tells others once it commits: the decided requests (woken if
-    they wait, ``Prefer: wait``) and the webhook deliveries (to the webhooks queue)."""
+    """What decided batches tell others once their transaction commits: the decided requests
+    (woken if they wait, ``Prefer: wait``) and the webhook deliveries (to the webhooks queue),
+    in one message each for all the batches of a partition round."""
 
     decided: list[int] = field(default_factory=list)
     deliveries: list[int] = field(default_factory=list)
@@ -89,16 +90,17 @@ def decide_pending(
     fence = {"partition": partition, "owner_generation": owner_generation}
     decided = 0
     while True:
-        count = _decide_next_batch(event_id, fence)
+        handover = Handover()
+        count = _decide_next_batch(event_id, fence, handover)
+        handover.after_commit()  # at once, unless inside a caller's transaction
         decided += count
         if count < settings.BOOKING_DECISION_BATCH:
             return decided
 
 
-def _decide_next_batch(event_id: int, fence: dict, handover: Handover | None = None) -> int:
+def _decide_next_batch(event_id: int, fence: dict, handover: Handover) -> int:
     """One batch of the event's line (in a transaction, or a savepoint of the caller's); if it
-    fails for a reason of its own, its commands one by one. With ``handover``, what the batch
-    announces after commit is left to the caller (see ``_decide_batch``)."""
+    fails for a reason of its own, its commands one by one."""
     try:
         return _decide_batch(
             event_id=event_id,
@@ -161,7 +163,7 @@ def _decide_event_safely(event_id: int, fence: dict, handover: Handover) -> int:
         return 0
 
 
-def _decide_singly(*, event_id: int, handover: Handover | None = None, **fence) -> int:
+def _decide_singly(*, event_id: int, handover: Handover, **fence) -> int:
     decided = 0
     for _ in range(settings.BOOKING_DECISION_BATCH):
         try:
@@ -487,13 +489,12 @@ def _decide_batch(
     limit: int,
     partition: int | None = None,
     owner_generation: int | None = None,
-    handover: Handover | None = None,
+    handover: Handover,
 ) -> int:
     """Decide up to ``limit`` pending commands of the event, in one transaction (a savepoint
-    inside the caller's). Once it commits, its decided requests are announced and its webhook
-    deliveries handed over; with ``handover``, they are added to it instead, as the batch's
-    last step (a batch that fails adds none), for the caller to send once its own transaction
-    commits."""
+    inside the caller's). Its decided requests and webhook deliveries are added to
+    ``handover`` as its last step (a batch that fails adds none), for the caller to send once
+    its transaction commits."""
     started = time.perf_counter()
     with transaction.atomic():
         event = _locked_event(event_id, partition, owner_generation)
@@ -530,16 +531,12 @@ def _decide_batch(
             event=event,
             outcomes=ledger.outcomes,
             describe=outcome_data,
-            hand_over=handover is None,
+            hand_over=False,
         )
-        decided = list(ledger.requests)
-        if handover is None:
-            transaction.on_commit(lambda: wakeups.announce(decided), robust=True)
         # Counted and logged once they are committed (a round's savepoint may yet be undone).
         transaction.on_commit(lambda: _report_decided(ledger, started), robust=True)
-        if handover is not None:
-            handover.decided.extend(decided)
-            handover.deliveries.extend(created)
+        handover.decided.extend(ledger.requests)
+        handover.deliveries.extend(created)
     return len(commands)
 
 
