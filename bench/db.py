@@ -24,6 +24,16 @@ class Db:
             cursor.execute(sql, args)
             return cursor.fetchone()
 
+    def any_pending(self, events: list[int]) -> bool:
+        """One probe of the pending-only index: cheap enough to ask every few milliseconds
+        while a worker decides (a count by status read every row of the event each time)."""
+        (found,) = self.one(
+            "SELECT EXISTS (SELECT 1 FROM bookings_bookingrequest "
+            "WHERE event_id = ANY(%s) AND status = 'pending')",
+            [events],
+        )
+        return found
+
     def requests_by_status(self, events: list[int]) -> dict[str, int]:
         with self.conn.cursor() as cursor:
             cursor.execute(
@@ -99,6 +109,13 @@ class SqliteDb:
 
     def _in(self, events: list[int]) -> str:
         return ",".join(str(int(e)) for e in events)
+
+    def any_pending(self, events: list[int]) -> bool:
+        (found,) = self.conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM bookings_bookingrequest "
+            f"WHERE event_id IN ({self._in(events)}) AND status = 'pending')"
+        ).fetchone()
+        return bool(found)
 
     def requests_by_status(self, events: list[int]) -> dict[str, int]:
         rows = self.conn.execute(

@@ -386,8 +386,8 @@ def backlog(
         .splitlines()[-1]
     )
     deadline = time.monotonic() + timeout
-    while db.requests_by_status([event_id]).get("pending", 0) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    while db.any_pending([event_id]) and time.monotonic() < deadline:
+        time.sleep(0.005)
     observed = time.time() - rung
     counts = db.requests_by_status([event_id])
     first, last = db.one(
