@@ -280,6 +280,7 @@ class _Ledger:
         }
         self.waitlisted_customers = {r.customer_id: r for r in self.waitlist.values()}
         self.requests: dict[int, BookingRequest] = {}
+        self.linked: dict[int, Booking] = {}  # request id -> its booking, as settled
         self.changed_bookings: dict[int, Booking] = {}
         self.history = []
         self.outcomes: list[Outcome] = []
@@ -290,15 +291,22 @@ class _Ledger:
         command.message = decision.message
         command.decided_at = self.now
         self.requests[command.id] = command
+        # The command's booking, kept at hand: the relation's descriptor costs more than the
+        # rest of a refusal's bookkeeping when thousands are decided in a batch.
+        booking = None
         if decision.booking_status is not None:
-            command.booking = self._set_booking(
+            booking = self._set_booking(
                 command.customer_id,
                 decision.booking_status,
                 seats=decision.seats,
                 expires_at=decision.expires_at,
             )
         elif command.customer_id in self.bookings and command.kind != CommandKind.SET_CAPACITY:
-            command.booking = self.bookings[command.customer_id]
+            booking = self.bookings[command.customer_id]
+        elif command.booking_id is not None:
+            booking = command.booking  # named by the command itself (a hold's expiry)
+        if booking is not None:
+            command.booking = self.linked[command.id] = booking
         if decision.status == RequestStatus.WAITLISTED:
             self.waitlist[command.id] = command
             self.waitlisted_customers[command.customer_id] = command
@@ -306,7 +314,7 @@ class _Ledger:
             return  # the hold was confirmed, released or held again first: nothing happened
         # A refusal that changed nothing is logged as a refusal, whatever its reason.
         changed = decision.status != RequestStatus.REJECTED or decision.booking_status is not None
-        self._log(command, decision.reason, changed=changed)
+        self._log(command, decision.reason, booking, changed=changed)
         # A promotion is announced once, as itself, not also as a plain confirmation.
         event_type = (
             "booking.promoted"
@@ -314,11 +322,11 @@ class _Ledger:
             else WEBHOOK_EVENT_TYPES.get((command.kind, decision.status))
         )
         if event_type:
-            self.outcomes.append(Outcome(event_type, command, command.booking))
+            self.outcomes.append(Outcome(event_type, command, booking))
         late_confirm = command.kind == CommandKind.CONFIRM_HOLD
         if late_confirm and decision.booking_status == BookingStatus.EXPIRED:
             # This confirm came after the deadline and is what expired the hold.
-            self.outcomes.append(Outcome("hold.expired", command, command.booking))
+            self.outcomes.append(Outcome("hold.expired", command, booking))
 
     def withdraw_waitlisted(self, customer_id: int, reason: Reason) -> None:
         entry = self.waitlisted_customers.pop(customer_id)
@@ -383,11 +391,13 @@ class _Ledger:
         self.changed_bookings[customer_id] = booking
         return booking
 
-    def _log(self, command: BookingRequest, reason: Reason, *, changed: bool = True) -> None:
+    def _log(
+        self, command: BookingRequest, reason: Reason, booking: Booking | None, *, changed: bool
+    ) -> None:
         action = HISTORY_ACTIONS.get(reason, Action.BOOKING_REJECTED)
         if not changed:
             action = Action.BOOKING_REJECTED
-        target = command.booking if command.booking is not None else self.event
+        target = booking if booking is not None else self.event
         self._history(
             target,
             user_id=command.user_id,
@@ -438,11 +448,10 @@ class _Ledger:
                 now=self.now,
             )
         decided = list(self.requests.values())
-        for request in decided:
-            if request.booking is not None:
-                # Through the relation: the id of a booking created by this batch, and the
-                # cached row the webhook payloads read.
-                request.booking = request.booking
+        for request_id, booking in self.linked.items():
+            # Through the relation: the id of a booking created by this batch, and the cached
+            # row the webhook payloads read.
+            self.requests[request_id].booking = booking
         # One UPDATE per kind of outcome. A request concerns its customer's one booking for
         # this event (if any): linked in the same statement, so each row is written once.
         for (status, reason, linked), group in _grouped(decided, _outcome_of).items():
@@ -473,7 +482,7 @@ BOOKING_FIELDS = statements.BOOKING_INSERT_FIELDS
 
 
 def _outcome_of(request: BookingRequest) -> tuple:
-    return request.status, request.reason, request.booking is not None
+    return request.status, request.reason, request.booking_id is not None
 
 
 def _grouped(items, key) -> dict:

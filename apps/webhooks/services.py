@@ -184,11 +184,13 @@ def create_deliveries(
     if not outcomes:
         return []
     subscriptions = _matching_candidates(event=event, outcomes=outcomes)
-    if not subscriptions:
+    wanted = {event_type for sub in subscriptions for event_type in sub.event_types}
+    heard = [outcome for outcome in outcomes if outcome.event_type in wanted]
+    if not heard:
         return []
     pairs = [
         (sub, outcome)
-        for outcome in outcomes
+        for outcome in heard
         for sub in subscriptions
         if _matches(sub, event=event, outcome=outcome)
     ]
