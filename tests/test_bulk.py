@@ -39,3 +39,29 @@ def test_rows_are_stored_as_the_orm_would_store_them_and_a_repeated_value_is_pre
     assert [(p.object_id, p.details, p.created_at) for p in stored] == [
         (r[3], r[4], r[5]) for r in rows
     ]
+
+
+def test_copy_is_used_only_where_its_text_and_new_ids_are_known():
+    """COPY on psycopg2 only; new ids only for an auto-incremented key (its sequence); a column
+    type without a known COPY text keeps the multi-row INSERT."""
+    from types import SimpleNamespace
+
+    import psycopg2
+    from knox.models import AuthToken
+
+    from apps.core.bulk import _copies
+    from apps.webhooks.models import WebhookDelivery
+
+    postgres = SimpleNamespace(vendor="postgresql", Database=psycopg2)
+    sqlite = SimpleNamespace(vendor="sqlite", Database=SimpleNamespace(__name__="sqlite3"))
+    deliveries = WebhookDelivery._meta
+    columns = [deliveries.get_field(name) for name in ("uid", "payload", "created_at")]
+    tokens = AuthToken._meta
+    token_columns = [tokens.get_field("token_key"), tokens.get_field("created")]
+
+    assert _copies(postgres, columns, deliveries, True)
+    assert not _copies(sqlite, columns, deliveries, True)
+    assert _copies(postgres, token_columns, tokens, False)
+    assert not _copies(postgres, token_columns, tokens, True)  # its key is the digest
+    binary = SimpleNamespace(get_internal_type=lambda: "BinaryField")
+    assert not _copies(postgres, [*columns, binary], deliveries, False)
