@@ -175,9 +175,12 @@ def _decide_singly(*, event_id: int, handover: Handover, **fence) -> int:
             logger.exception(
                 "event %s: command %s could not be decided; rejected with internal_error",
                 event_id,
-                failed,
+                failed.uid if failed else None,
             )
-            count = 1 if failed else 0
+            count = 0
+            if failed is not None:
+                handover.decided.append(failed.pk)  # a waiter (Prefer: wait) hears of it too
+                count = 1
         if not count:
             break
         decided += count
@@ -186,8 +189,8 @@ def _decide_singly(*, event_id: int, handover: Handover, **fence) -> int:
 
 def _fail_oldest_pending(
     *, event_id: int, partition: int | None, owner_generation: int | None
-) -> str | None:
-    """Reject the oldest pending command of the event (the one that failed); its uid."""
+) -> BookingRequest | None:
+    """Reject the oldest pending command of the event (the one that failed); that request."""
     with transaction.atomic():
         if _locked_event(event_id, partition, owner_generation) is None:
             return None
@@ -215,7 +218,7 @@ def _fail_oldest_pending(
         oldest.uid,
         extra={"request_id": str(oldest.uid)},
     )
-    return str(oldest.uid)
+    return oldest
 
 
 def _locked_event(

@@ -133,4 +133,6 @@ def test_a_round_announces_and_hands_over_in_one_message_each_once_it_commits(mo
     stored = sorted(WebhookDelivery.objects.values_list("pk", flat=True))
     assert len(stored) == 2  # the failing batch's savepoint took its rows back
     assert handed == [stored]  # one message, after the commit, without the failed batch's
-    assert announced == [sorted(c.pk for c in commands[:2])]
+    # Its command, decided one by one (rejected with internal_error), is announced with them.
+    assert announced == [sorted(c.pk for c in commands)]
+    assert outcome(commands[-1]) == (RequestStatus.REJECTED, Reason.INTERNAL_ERROR)

@@ -151,3 +151,29 @@ def _future():
     from datetime import timedelta
 
     return _now() + timedelta(days=1)
+
+
+@pytest.mark.django_db(transaction=True)  # announcements are sent once the batch commits
+def test_a_command_rejected_with_internal_error_is_announced_to_its_waiter(monkeypatch):
+    """A ``Prefer: wait`` request whose command could not be decided hears of its rejection
+    when the batch commits, with the others, not only at its next recheck."""
+    # Recorded without a doorbell: this test's call decides them, not a worker.
+    monkeypatch.setattr("apps.bookings.commands.ring_doorbell", lambda **kwargs: True)
+    event = EventFactory(capacity=5)
+    commands = [book(event, CustomerFactory()) for _ in range(3)]
+    poison = commands[1]
+    BookingRequest.objects.filter(pk=poison.pk).update(payload={"poison": True})
+    decide = rules.decide
+
+    def fails_on_poison(**kwargs):
+        if kwargs["payload"].get("poison"):
+            raise KeyError("a bug in a rule")
+        return decide(**kwargs)
+
+    announced: list[int] = []
+    monkeypatch.setattr(rules, "decide", fails_on_poison)
+    monkeypatch.setattr(decisions.wakeups, "announce", lambda ids: announced.extend(ids))
+    assert decide_pending(event_id=event.pk) == 3
+
+    assert outcome(poison) == (RequestStatus.REJECTED, Reason.INTERNAL_ERROR)
+    assert sorted(announced) == sorted(c.pk for c in commands)
