@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import sys
 import tempfile
@@ -157,7 +158,18 @@ def pause_webhook_sending(stack: Stack, timeout: float = 60) -> None:
         time.sleep(1)
 
 
+def stop_cleanly_on_terminate() -> None:
+    """``SIGTERM`` (``kill``, a CI timeout) ends the run as an exception would: the servers and
+    the stack it started are stopped on the way out, not left running."""
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+
+
 def main(argv: list[str] | None = None) -> int:
+    stop_cleanly_on_terminate()
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description=__doc__,
