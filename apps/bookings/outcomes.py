@@ -60,14 +60,19 @@ def outcome_data(*, event, outcomes) -> dict[int, dict]:
     if other_events:
         titles.update(Event.objects.filter(pk__in=other_events).values_list("pk", "title"))
 
+    bodies: dict[int, dict] = {}  # an outcome's booking is most often its request's too
+
     def shown(booking: Booking | None) -> dict | None:
         if booking is None:
             return None
-        return booking_body(
-            booking,
-            event_title=titles[booking.event_id],
-            customer_username=usernames[booking.customer_id],
-        )
+        body = bodies.get(id(booking))
+        if body is None:
+            body = bodies[id(booking)] = booking_body(
+                booking,
+                event_title=titles[booking.event_id],
+                customer_username=usernames[booking.customer_id],
+            )
+        return body
 
     return {
         id(o): {
