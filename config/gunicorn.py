@@ -5,6 +5,7 @@ process's; the access line names the ``Location`` it answered (a 202's request r
 ``grep <request id>`` finds it too.
 """
 
+import gc
 import os
 
 from apps.core.logs import gunicorn_logging_config
@@ -30,3 +31,10 @@ def pre_request(worker, req) -> None:
         if name == "CONTENT-LENGTH" and (not value.isdigit() or int(value) > DRAIN_LIMIT_BYTES):
             req.force_close()
             return
+
+
+def post_worker_init(worker) -> None:
+    """The application is loaded: what it built lives as long as the worker, so it is put out
+    of the garbage collector's reach (``gc.freeze``); full collections then walk only what
+    requests create (as in the Celery workers, ``config/celery.py``)."""
+    gc.freeze()
