@@ -21,11 +21,9 @@ from tests.factories import CustomerFactory, EventFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_a_rule_that_fails_on_one_command_rejects_only_that_command(monkeypatch, caplog):
-    event = EventFactory(capacity=5)
-    commands = [book(event, CustomerFactory()) for _ in range(4)]
-    poison = commands[1]
-    BookingRequest.objects.filter(pk=poison.pk).update(payload={"poison": True})
+def poisoned(monkeypatch, command: BookingRequest) -> BookingRequest:
+    """``command`` makes the rules raise (a bug in a rule), every other command is decided."""
+    BookingRequest.objects.filter(pk=command.pk).update(payload={"poison": True})
     decide = rules.decide
 
     def fails_on_poison(**kwargs):
@@ -34,6 +32,13 @@ def test_a_rule_that_fails_on_one_command_rejects_only_that_command(monkeypatch,
         return decide(**kwargs)
 
     monkeypatch.setattr(rules, "decide", fails_on_poison)
+    return command
+
+
+def test_a_rule_that_fails_on_one_command_rejects_only_that_command(monkeypatch, caplog):
+    event = EventFactory(capacity=5)
+    commands = [book(event, CustomerFactory()) for _ in range(4)]
+    poison = poisoned(monkeypatch, commands[1])
     with caplog.at_level(logging.ERROR, logger="apps.bookings.decisions"):
         assert decide_pending(event_id=event.pk) == 4
 
@@ -161,17 +166,8 @@ def test_a_command_rejected_with_internal_error_is_announced_to_its_waiter(monke
     monkeypatch.setattr("apps.bookings.commands.ring_doorbell", lambda **kwargs: True)
     event = EventFactory(capacity=5)
     commands = [book(event, CustomerFactory()) for _ in range(3)]
-    poison = commands[1]
-    BookingRequest.objects.filter(pk=poison.pk).update(payload={"poison": True})
-    decide = rules.decide
-
-    def fails_on_poison(**kwargs):
-        if kwargs["payload"].get("poison"):
-            raise KeyError("a bug in a rule")
-        return decide(**kwargs)
-
+    poison = poisoned(monkeypatch, commands[1])
     announced: list[int] = []
-    monkeypatch.setattr(rules, "decide", fails_on_poison)
     monkeypatch.setattr(decisions.wakeups, "announce", lambda ids: announced.extend(ids))
     assert decide_pending(event_id=event.pk) == 3
 
