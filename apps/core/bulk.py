@@ -163,9 +163,7 @@ def _copy_text(field, connection):
         return _JsonText(field, connection)
     if kind not in PLAIN_TYPES:
         return _CopyText(field, connection)
-    if kind in {"CharField", "TextField"}:
-        return _text
-    if kind == "BooleanField" or field.null:
+    if kind in {"CharField", "TextField", "BooleanField"} or field.null:
         return _text
     return int.__repr__  # ids, counts: ints, never NULL
 
