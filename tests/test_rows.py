@@ -5,7 +5,8 @@ from django.contrib.auth import get_user_model
 from django.db.models.signals import post_init
 
 from apps.accounts.models import Customer, Organizer
-from apps.core.rows import JoinedRows, placeholders
+from apps.bookings.models import RequestStatus
+from apps.core.rows import JoinedRows, literal, placeholders
 from apps.events.models import Event
 from tests.factories import CustomerFactory, EventFactory, OrganizerFactory
 
@@ -87,3 +88,14 @@ def test_a_model_watched_on_init_is_built_through_its_constructor():
         post_init.disconnect(watcher, sender=Customer)
 
     assert seen == [customer.pk] and found.pk == customer.pk
+
+
+@pytest.mark.parametrize("value", ["pending", "sold_out", RequestStatus.PENDING])
+def test_a_code_constant_is_written_as_a_string_literal(value):
+    assert literal(value) == f"'{value}'"
+
+
+@pytest.mark.parametrize("value", ["it's", "Pending", "a b", "", "x'; DROP TABLE t; --"])
+def test_anything_else_is_refused_as_a_literal(value):
+    with pytest.raises(ValueError):
+        literal(value)

@@ -30,6 +30,17 @@ def prepared(model: type[Model], name: str, value, *, using: str = "default"):
     return model._meta.get_field(name).get_db_prep_save(value, connections[using])
 
 
+def literal(value: str) -> str:
+    """A constant of the code (a status, a kind: lowercase words) written into a statement as an
+    SQL string literal rather than sent as a parameter. A prepared statement's generic plan
+    then knows it: it can use the partial indexes whose predicate names it (``status =
+    'pending'``) and estimate how many rows match, where a parameter leaves it guessing (an
+    ``EXISTS`` over a parameterized status was planned as a scan of the whole table)."""
+    if not re.fullmatch(r"[a-z_]+", value):
+        raise ValueError(f"not a code constant: {value!r}")
+    return f"'{value}'"
+
+
 _names = itertools.count(1)
 PREPARED = "_prepared_rows"  # the statements prepared on a connection, by name
 

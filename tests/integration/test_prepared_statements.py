@@ -46,3 +46,63 @@ def test_prepared_statements_can_be_turned_off(scaled_stack, monkeypatch):
 
     assert found["first_session"] == 0 and found["second_session"] == 0
     assert found["answers"] == [found["event"]] * 4
+
+
+PLAN_CODE = """
+import json
+from django.db import connection
+from apps.accounts.models import Customer
+from apps.bookings.models import BookingRequest, CommandKind
+from apps.bookings.selectors import EVENT_FOR_BOOKING, event_for_booking
+from apps.events.models import Event
+
+event = Event.objects.order_by("-pk").first()
+customers = list(Customer.objects.order_by("pk")[:3])
+with connection.cursor() as cursor:
+    # A table of long standing: 20,000 decided commands, then three pending ones (one of them a
+    # cancellation, which may free a seat).
+    cursor.execute(
+        "INSERT INTO bookings_bookingrequest (uid, kind, payload, status, reason, message, "
+        "fingerprint, attempts, created_at, decided_at, customer_id, event_id, user_id, seats) "
+        "SELECT gen_random_uuid(), 'book', '{}', 'rejected', 'sold_out', '', '', 0, now(), now(), "
+        "%s, %s, %s, 1 FROM generate_series(1, 20000)",
+        [customers[0].pk, event.pk, customers[0].user_id],
+    )
+for customer, kind in zip(customers, [CommandKind.BOOK, CommandKind.BOOK, CommandKind.CANCEL]):
+    BookingRequest.objects.create(
+        kind=kind, user_id=customer.user_id, customer=customer, event=event, fingerprint="x"
+    )
+with connection.cursor() as cursor:
+    cursor.execute("ANALYZE bookings_bookingrequest")
+connection.close()  # a new session: its statements are planned with these statistics
+executed = []
+def remember(execute, sql, params, many, context):
+    if sql.startswith(f"EXECUTE {EVENT_FOR_BOOKING.name} "):
+        executed.append((sql, params))
+    return execute(sql, params, many, context)
+with connection.execute_wrapper(remember):
+    _, line = event_for_booking(event_id=event.pk, customer_id=customers[0].pk)
+[(statement, params)] = executed
+with connection.cursor() as cursor:
+    cursor.execute("SHOW plan_cache_mode")
+    mode = cursor.fetchone()[0]
+    cursor.execute(f"EXPLAIN {statement}", params)
+    plan = [row[0] for row in cursor.fetchall()]
+print(json.dumps({"mode": mode, "plan": plan, "pending": line.pending_commands,
+                  "seat_freeing": line.seat_freeing_pending}))
+"""
+
+
+def test_the_accept_statement_reads_only_the_events_pending_commands(scaled_stack):
+    """The statement every booking request runs is planned once, without its parameters (a
+    generic plan): it must still find the event's pending commands through an index, not by
+    reading every command ever recorded."""
+    scaled_stack.manage("seed_crowd", "--customers", "3", "--capacity", "1")
+
+    found = shell_json(scaled_stack, PLAN_CODE)
+
+    assert found["mode"] == "force_generic_plan"
+    plan = "\n".join(found["plan"])
+    reads = [line for line in found["plan"] if " on bookings_bookingrequest " in line]
+    assert reads and all("Index" in line for line in reads), plan
+    assert found["pending"] == 3 and found["seat_freeing"] is True
