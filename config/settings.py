@@ -292,6 +292,9 @@ BOOKING_HOLD_EXPIRY_INTERVAL_SECONDS = env.float(
 )
 # Commands decided per transaction by a partition worker.
 BOOKING_DECISION_BATCH = env.int("BOOKING_DECISION_BATCH", default=500)
+# On PostgreSQL, the book commands at the head of a line nobody can get a seat from (the event
+# full, no waitlist) are refused in one statement rather than one by one (0: one by one).
+BOOKING_SET_BASED_REFUSALS = env.bool("BOOKING_SET_BASED_REFUSALS", default=True)
 LEASE_DIR = DATA_DIR / "leases"
 # A partition whose owner misses its heartbeat, or leaves a doorbell unanswered, this long is
 # stalled: its worker is replaced (killed by its launcher, or evicted by a standby).

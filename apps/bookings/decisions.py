@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from apps.accounts.models import Customer
@@ -512,58 +512,91 @@ def _decide_batch(
         event = _locked_event(event_id, partition, owner_generation)
         if event is None:
             return 0
-        commands = statements.requests_in_line(event_id, RequestStatus.PENDING, limit)
-        if not commands:
-            return 0
-        _repair_counters(event)
-        ledger = _Ledger(event, commands, timezone.now())
-        for command in commands:
-            booking = ledger.bookings.get(command.customer_id)
-            decision = rules.decide(
-                kind=command.kind,
-                event=ledger.state,
-                now=ledger.now,
-                booking_status=booking.status if booking else None,
-                booking_seats=booking.seats if booking else None,
-                hold_expires_at=booking.expires_at if booking else None,
-                waitlisted=command.customer_id in ledger.waitlisted_customers,
-                payload=command.payload,
-                seats=command.seats,
-                requested_at=command.created_at,
+        now = timezone.now()
+        refused = _refuse_head_of_line(event, limit, now)
+        commands = []
+        if len(refused) < limit:
+            commands = statements.requests_in_line(
+                event_id, RequestStatus.PENDING, limit - len(refused)
             )
-            confirmed = decision.status == RequestStatus.CONFIRMED
-            if command.kind == CommandKind.CANCEL_EVENT and confirmed:
-                ledger.cancel_event(command)
-            if command.kind == CommandKind.LEAVE_WAITLIST and confirmed:
-                ledger.withdraw_waitlisted(command.customer_id, Reason.LEFT_WAITLIST)
-            ledger.settle(command, decision)
-            ledger.promote_from_waitlist()
-        ledger.flush()
-        created = webhooks.create_deliveries(
-            event=event,
-            outcomes=ledger.outcomes,
-            describe=outcome_data,
-            hand_over=False,
-        )
+        if not commands and not refused:
+            return 0
+        ledger = _decide_commands(event, commands, now, handover) if commands else None
         # Counted and logged once they are committed (a round's savepoint may yet be undone).
-        transaction.on_commit(lambda: _report_decided(ledger, started), robust=True)
-        handover.decided.extend(ledger.requests)
-        handover.deliveries.extend(created)
-    return len(commands)
+        transaction.on_commit(lambda: _report_decided(event, ledger, refused, started), robust=True)
+        handover.decided.extend(r.id for r in refused)
+    return len(refused) + len(commands)
 
 
-def _report_decided(ledger: _Ledger, started: float) -> None:
+def _refuse_head_of_line(event: Event, limit: int, now) -> list[statements.Refused]:
+    """At an open event that is full and keeps no waitlist, every book command is refused
+    whoever sent it: the run of them at the head of the line is refused in one statement
+    (PostgreSQL), not read and decided one by one. Only while the counters agree with their
+    rows (a repair goes through the batch, which writes it)."""
+    if not settings.BOOKING_SET_BASED_REFUSALS or connection.vendor != "postgresql":
+        return []
+    if (event.seats_taken, event.waitlist_size) != (
+        event.active_bookings,
+        event.waitlisted_requests,
+    ):
+        return []
+    if not rules.refuses_every_book(rules.state_of(event), now):
+        return []
+    return statements.refuse_head_of_line(event, limit=limit, now=now)
+
+
+def _decide_commands(event: Event, commands: list[BookingRequest], now, handover) -> _Ledger:
+    """Decide the commands in order, write the outcome, and add the webhook deliveries to
+    ``handover``."""
+    _repair_counters(event)
+    ledger = _Ledger(event, commands, now)
+    for command in commands:
+        booking = ledger.bookings.get(command.customer_id)
+        decision = rules.decide(
+            kind=command.kind,
+            event=ledger.state,
+            now=ledger.now,
+            booking_status=booking.status if booking else None,
+            booking_seats=booking.seats if booking else None,
+            hold_expires_at=booking.expires_at if booking else None,
+            waitlisted=command.customer_id in ledger.waitlisted_customers,
+            payload=command.payload,
+            seats=command.seats,
+            requested_at=command.created_at,
+        )
+        confirmed = decision.status == RequestStatus.CONFIRMED
+        if command.kind == CommandKind.CANCEL_EVENT and confirmed:
+            ledger.cancel_event(command)
+        if command.kind == CommandKind.LEAVE_WAITLIST and confirmed:
+            ledger.withdraw_waitlisted(command.customer_id, Reason.LEFT_WAITLIST)
+        ledger.settle(command, decision)
+        ledger.promote_from_waitlist()
+    ledger.flush()
+    created = webhooks.create_deliveries(
+        event=event,
+        outcomes=ledger.outcomes,
+        describe=outcome_data,
+        hand_over=False,
+    )
+    handover.decided.extend(ledger.requests)
+    handover.deliveries.extend(created)
+    return ledger
+
+
+def _report_decided(event: Event, ledger: _Ledger | None, refused: list, started: float) -> None:
     """Count the batch's decisions and log one line per decided request (with its id)."""
-    metrics.observe_batch(size=len(ledger.commands), started=started)
-    metrics.observe_time_to_decision(ledger.commands)
+    commands = [*refused, *(ledger.commands if ledger else [])]
+    state = ledger.state if ledger else event
+    metrics.observe_batch(size=len(commands), started=started)
+    metrics.observe_time_to_decision(commands)
     logger.info(
         "event %s: decided %d commands (%d seats taken of %d)",
-        ledger.event.pk,
-        len(ledger.commands),
-        ledger.state.seats_taken,
-        ledger.state.capacity,
+        event.pk,
+        len(commands),
+        state.seats_taken,
+        state.capacity,
     )
-    decided = ledger.requests.values()
+    decided = [*refused, *(ledger.requests.values() if ledger else [])]
     metrics.count_decisions(decided)
     if logger.isEnabledFor(logging.INFO):
         for request in decided:
@@ -573,6 +606,6 @@ def _report_decided(ledger: _Ledger, started: float) -> None:
                 request.kind,
                 request.status,
                 request.reason,
-                ledger.event.pk,
+                event.pk,
                 extra={"request_id": str(request.uid)},
             )

@@ -324,3 +324,21 @@ def test_the_door_lets_in_what_the_worker_may_accept(event, seat_freeing_pending
         )
         is None
     )
+
+
+def test_a_full_open_event_without_a_waitlist_refuses_every_book_command():
+    assert rules.refuses_every_book(_full(), NOW)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        _full(seats_taken=1),  # a seat is free
+        _full(waitlist_enabled=True),  # the line goes to the waitlist
+        _full(waitlist_size=1),  # someone is still waitlisted
+        _full(cancelled=True),  # refused, but as event_cancelled
+        _full(start_time=NOW),  # refused, but as event_closed
+    ],
+)
+def test_an_event_that_may_answer_otherwise_does_not_refuse_every_book_command(event):
+    assert not rules.refuses_every_book(event, NOW)
