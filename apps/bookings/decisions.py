@@ -2,6 +2,7 @@
 ``decide_pending`` decides every pending command of one event, in id order, in one transaction
 per batch; the outcomes become webhook deliveries in the same transaction."""
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -123,12 +124,13 @@ def decide_partition(
     event's failure is logged and leaves its commands pending; the other events go on.
 
     A run goes in rounds: one batch of every event with pending commands, all in one
-    transaction (each event's batch in a savepoint), so a run over many events with a few
-    commands each pays one commit (one fsync), not one per event; events whose batch was full
-    get another round. A round that does not commit (the database failed) decided nothing: its
-    commands stay pending for the next doorbell. Once a round commits, its decided requests are
-    announced (``Prefer: wait``) and its webhook deliveries handed over in one message each, not
-    one per event."""
+    transaction and written together (``_round_together``), so a run over many events with a
+    few commands each pays one commit (one fsync) and one statement per table, not one per
+    event; events whose batch was full get another round. A round that fails is run again
+    event by event, each batch in a savepoint. A round that does not commit (the database
+    failed) decided nothing: its commands stay pending for the next doorbell. Once a round
+    commits, its decided requests are announced (``Prefer: wait``) and its webhook deliveries
+    handed over in one message each, not one per event."""
     fence = {"partition": partition, "owner_generation": owner_generation}
     decided = 0
     while True:
@@ -136,21 +138,60 @@ def decide_partition(
         if first_event_id in events:  # the rung event first
             events.remove(first_event_id)
             events.insert(0, first_event_id)
-        full, count, handover = False, 0, Handover()
-        with transaction.atomic():
-            for event_id in events:
-                batch = _decide_event_safely(event_id, fence, handover)
-                count += batch
-                full = full or batch >= settings.BOOKING_DECISION_BATCH
-            handover.after_commit()
-            # A savepoint that could not be rolled back (the connection failed) dooms the round.
-            rolled_back = transaction.get_rollback()
-        if rolled_back:
-            logger.warning("partition %s: a round of %d decisions rolled back", partition, count)
+        if not events:
             return decided
+        try:
+            count, full = _round_together(events, fence)
+        except PartitionLost:
+            raise
+        except Exception:  # noqa: BLE001 - any failure: the round again, event by event
+            logger.warning(
+                "partition %s: a round failed as a whole; deciding its events one at a time",
+                partition,
+                exc_info=True,
+            )
+            count, full, rolled_back = _round_event_by_event(events, fence)
+            if rolled_back:
+                logger.warning(
+                    "partition %s: a round of %d decisions rolled back", partition, count
+                )
+                return decided
         decided += count
         if not full:
             return decided
+
+
+def _round_together(events: list[int], fence: dict) -> tuple[int, bool]:
+    """One batch of each event, decided one event after the other and written together: one
+    statement per table for the whole round, not per event (under a spread load a round covers
+    several events with a command or two each, and per-event statements cost more than the
+    decisions). Any failure rolls the whole round back (the caller then runs it event by
+    event, each in its own savepoint)."""
+    started = time.perf_counter()
+    limit = settings.BOOKING_DECISION_BATCH
+    handover = Handover()
+    with transaction.atomic():
+        now = timezone.now()
+        taken = [t for t in (_take(e, limit, now, **fence) for e in events) if t is not None]
+        _write_taken(taken, handover, started)
+        handover.after_commit()
+    sizes = [t.size for t in taken]
+    return sum(sizes), any(size >= limit for size in sizes)
+
+
+def _round_event_by_event(events: list[int], fence: dict) -> tuple[int, bool, bool]:
+    """One batch of each event, each in its own savepoint: one event's failure is logged and
+    leaves its commands pending (or decides them one by one); the others go on."""
+    full, count, handover = False, 0, Handover()
+    with transaction.atomic():
+        for event_id in events:
+            batch = _decide_event_safely(event_id, fence, handover)
+            count += batch
+            full = full or batch >= settings.BOOKING_DECISION_BATCH
+        handover.after_commit()
+        # A savepoint that could not be rolled back (the connection failed) dooms the round.
+        rolled_back = transaction.get_rollback()
+    return count, full, rolled_back
 
 
 def _decide_event_safely(event_id: int, fence: dict, handover: Handover) -> int:
@@ -419,66 +460,74 @@ class _Ledger:
         # Kept with its target: a new booking gets its id only when the batch is written.
         self.history.append((user_id, action, target, details))
 
-    def flush(self) -> None:
-        """Write the batch in a handful of statements, whatever its size: grouped UPDATEs and
-        bulk INSERTs, never a statement per command."""
-        changed = list(self.changed_bookings.values())
-        created = [b for b in changed if b.pk is None]
-        updated = [b for b in changed if b.pk is not None]  # the new rows are written whole
-        for booking in created:
-            booking.created_at = self.now
-        ids = insert_rows(
-            Booking,
-            statements.BOOKING_INSERT_FIELDS,
-            (
-                [getattr(b, Booking._meta.get_field(name).attname) for name in BOOKING_FIELDS]
-                for b in created
-            ),
-            returning_ids=True,
+
+def _write(ledgers: list[_Ledger]) -> None:
+    """Write the batches in a handful of statements, whatever their number and size: grouped
+    UPDATEs and bulk INSERTs, never a statement per command (nor per event, but for its
+    counters). The ledgers share one decision time."""
+    [now] = {ledger.now for ledger in ledgers}
+    changed = [b for ledger in ledgers for b in ledger.changed_bookings.values()]
+    created = [b for b in changed if b.pk is None]
+    updated = [b for b in changed if b.pk is not None]  # the new rows are written whole
+    for booking in created:
+        booking.created_at = now
+    ids = insert_rows(
+        Booking,
+        statements.BOOKING_INSERT_FIELDS,
+        (
+            [getattr(b, Booking._meta.get_field(name).attname) for name in BOOKING_FIELDS]
+            for b in created
+        ),
+        returning_ids=True,
+    )
+    for booking, pk in zip(created, ids, strict=True):
+        booking.pk = pk
+        booking._state.adding = False
+    # Grouped by what they are set to: a few statuses × a few seat counts, one deadline.
+    key = lambda b: (b.status, b.seats, b.expires_at)  # noqa: E731
+    for (status, seats, expires_at), group in _grouped(updated, key).items():
+        statements.update_bookings(
+            [b.pk for b in group],
+            status=status,
+            seats=seats,
+            expires_at=expires_at,
+            cancelled_at=now if status == BookingStatus.CANCELLED else None,
+            now=now,
         )
-        for booking, pk in zip(created, ids, strict=True):
-            booking.pk = pk
-            booking._state.adding = False
-        # Grouped by what they are set to: a few statuses × a few seat counts, one deadline.
-        key = lambda b: (b.status, b.seats, b.expires_at)  # noqa: E731
-        for (status, seats, expires_at), group in _grouped(updated, key).items():
-            statements.update_bookings(
-                [b.pk for b in group],
-                status=status,
-                seats=seats,
-                expires_at=expires_at,
-                cancelled_at=self.now if status == BookingStatus.CANCELLED else None,
-                now=self.now,
-            )
-        decided = list(self.requests.values())
-        for request_id, booking in self.linked.items():
+    decided = [r for ledger in ledgers for r in ledger.requests.values()]
+    for ledger in ledgers:
+        for request_id, booking in ledger.linked.items():
             # Through the relation: the id of a booking created by this batch, and the cached
             # row the webhook payloads read.
-            self.requests[request_id].booking = booking
-        # One UPDATE per kind of outcome. A request concerns its customer's one booking for
-        # this event (if any): linked in the same statement, so each row is written once.
-        for (status, reason, linked), group in _grouped(decided, _outcome_of).items():
-            statements.update_requests(
-                [r.pk for r in group],
-                status=status,
-                reason=reason,
-                message=rules.MESSAGES[reason],
-                decided_at=self.now,
-                bookings=[r.booking_id for r in group] if linked else None,
-            )
-
-        s = self.state
-        statements.update_event(
-            self.event.pk,
-            seats_taken=s.seats_taken,
-            capacity=s.capacity,
-            waitlist_size=s.waitlist_size,
-            deleted_at=self.now
-            if s.cancelled and self.event.deleted_at is None
-            else self.event.deleted_at,
-            now=self.now,
+            ledger.requests[request_id].booking = booking
+    # One UPDATE per kind of outcome. A request concerns its customer's one booking for
+    # its event (if any): linked in the same statement, so each row is written once.
+    for (status, reason, linked), group in _grouped(decided, _outcome_of).items():
+        statements.update_requests(
+            [r.pk for r in group],
+            status=status,
+            reason=reason,
+            message=rules.MESSAGES[reason],
+            decided_at=now,
+            bookings=[r.booking_id for r in group] if linked else None,
         )
-        record_batch(self.history, at=self.now)  # new bookings have their ids by now
+    statements.update_events(
+        [
+            statements.Counters(
+                ledger.event.pk,
+                ledger.state.seats_taken,
+                ledger.state.capacity,
+                ledger.state.waitlist_size,
+            )
+            for ledger in ledgers
+        ],
+        now=now,
+    )
+    for ledger in ledgers:
+        if ledger.state.cancelled and ledger.event.deleted_at is None:
+            statements.mark_event_cancelled(ledger.event.pk, at=now)
+    # New bookings have their ids by now.
+    record_batch([entry for ledger in ledgers for entry in ledger.history], at=now)
 
 
 BOOKING_FIELDS = statements.BOOKING_INSERT_FIELDS
@@ -509,23 +558,69 @@ def _decide_batch(
     its transaction commits."""
     started = time.perf_counter()
     with transaction.atomic():
-        event = _locked_event(event_id, partition, owner_generation)
-        if event is None:
+        taken = _take(event_id, limit, timezone.now(), partition, owner_generation)
+        if taken is None:
             return 0
-        now = timezone.now()
-        refused = _refuse_head_of_line(event, limit, now)
-        commands = []
-        if len(refused) < limit:
-            commands = statements.requests_in_line(
-                event_id, RequestStatus.PENDING, limit - len(refused)
-            )
-        if not commands and not refused:
-            return 0
-        ledger = _decide_commands(event, commands, now, handover) if commands else None
+        _write_taken([taken], handover, started)
+    return taken.size
+
+
+@dataclass
+class _Taken:
+    """One event's batch, decided in memory: what was refused by one statement, and the
+    ledger of the commands decided one by one (None when there were none)."""
+
+    event: Event
+    refused: list
+    ledger: "_Ledger | None"
+
+    @property
+    def size(self) -> int:
+        return len(self.refused) + (len(self.ledger.commands) if self.ledger else 0)
+
+
+def _take(
+    event_id: int, limit: int, now, partition: int | None, owner_generation: int | None
+) -> _Taken | None:
+    """Lock the event and decide up to ``limit`` of its pending commands, oldest first: the head
+    of a sold-out line in one statement, the rest in memory (written by ``_write_taken``). None
+    when the event is gone, elsewhere, or has nothing pending."""
+    event = _locked_event(event_id, partition, owner_generation)
+    if event is None:
+        return None
+    refused = _refuse_head_of_line(event, limit, now)
+    commands = []
+    if len(refused) < limit:
+        commands = statements.requests_in_line(
+            event_id, RequestStatus.PENDING, limit - len(refused)
+        )
+    if not commands and not refused:
+        return None
+    return _Taken(event, refused, _decide_in_memory(event, commands, now) if commands else None)
+
+
+def _write_taken(taken: list[_Taken], handover: Handover, started: float) -> None:
+    """Write the batches' outcomes together (their bookings, requests, counters and history, and
+    their webhook deliveries), and add what they decided to ``handover`` as the last step."""
+    ledgers = [t.ledger for t in taken if t.ledger is not None]
+    created = []
+    if ledgers:
+        _write(ledgers)
+        created = webhooks.create_deliveries(
+            batches=[(ledger.event, ledger.outcomes) for ledger in ledgers],
+            describe=outcome_data,
+            hand_over=False,
+        )
+    for t in taken:
         # Counted and logged once they are committed (a round's savepoint may yet be undone).
-        transaction.on_commit(lambda: _report_decided(event, ledger, refused, started), robust=True)
-        handover.decided.extend(r.id for r in refused)
-    return len(refused) + len(commands)
+        transaction.on_commit(
+            functools.partial(_report_decided, t.event, t.ledger, t.refused, started),
+            robust=True,
+        )
+        handover.decided.extend(r.id for r in t.refused)
+        if t.ledger is not None:
+            handover.decided.extend(t.ledger.requests)
+    handover.deliveries.extend(created)
 
 
 def _refuse_head_of_line(event: Event, limit: int, now) -> list[statements.Refused]:
@@ -545,9 +640,8 @@ def _refuse_head_of_line(event: Event, limit: int, now) -> list[statements.Refus
     return statements.refuse_head_of_line(event, limit=limit, now=now)
 
 
-def _decide_commands(event: Event, commands: list[BookingRequest], now, handover) -> _Ledger:
-    """Decide the commands in order, write the outcome, and add the webhook deliveries to
-    ``handover``."""
+def _decide_in_memory(event: Event, commands: list[BookingRequest], now) -> "_Ledger":
+    """Decide the commands in order, in memory (``_write`` writes the ledger)."""
     _repair_counters(event)
     ledger = _Ledger(event, commands, now)
     for command in commands:
@@ -571,15 +665,6 @@ def _decide_commands(event: Event, commands: list[BookingRequest], now, handover
             ledger.withdraw_waitlisted(command.customer_id, Reason.LEFT_WAITLIST)
         ledger.settle(command, decision)
         ledger.promote_from_waitlist()
-    ledger.flush()
-    created = webhooks.create_deliveries(
-        event=event,
-        outcomes=ledger.outcomes,
-        describe=outcome_data,
-        hand_over=False,
-    )
-    handover.decided.extend(ledger.requests)
-    handover.deliveries.extend(created)
     return ledger
 
 

@@ -39,7 +39,7 @@ WEBHOOK_EVENT_TYPES = {
 }
 
 
-def outcome_data(*, event, outcomes) -> dict[int, dict]:
+def outcome_data(*, events, outcomes) -> dict[int, dict]:
     """``{"request": …, "booking": …}`` per outcome, as the API shows them; the related rows
     are loaded in one query for all outcomes, and no serializer is built per outcome."""
     booking_field = BookingRequest._meta.get_field("booking")
@@ -55,7 +55,7 @@ def outcome_data(*, event, outcomes) -> dict[int, dict]:
     bookings = [b for o in outcomes for b in (o.booking, o.request.booking) if b is not None]
     customer_ids = {b.customer_id for b in bookings}
     usernames = _usernames(customer_ids)
-    titles = {event.pk: event.title}
+    titles = {event.pk: event.title for event in events}
     other_events = {b.event_id for b in bookings} - set(titles)
     if other_events:
         titles.update(Event.objects.filter(pk__in=other_events).values_list("pk", "title"))

@@ -184,29 +184,32 @@ def update_requests(
         )
 
 
-def update_event(
-    event_id: int,
-    *,
-    seats_taken: int,
-    capacity: int,
-    waitlist_size: int,
-    deleted_at,
-    now: datetime,
-) -> None:
-    sql = (
-        f"UPDATE {EVENT} SET seats_taken = %s, capacity = %s, waitlist_size = %s, "
-        "deleted_at = %s, updated_at = %s WHERE id = %s"
-    )
-    params = [
-        seats_taken,
-        capacity,
-        waitlist_size,
-        _at(Event, "deleted_at", deleted_at),
-        _at(Event, "updated_at", now),
-        event_id,
-    ]
+class Counters(NamedTuple):
+    event_id: int
+    seats_taken: int
+    capacity: int
+    waitlist_size: int
+
+
+def update_events(counters: Sequence[Counters], *, now: datetime) -> None:
+    """The events' counters (and ``updated_at``), in one statement for a round's events."""
+    rows = ", ".join(["(%s, %s, %s, %s)"] * len(counters))
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(
+            f"WITH counters (id, seats_taken, capacity, waitlist_size) AS (VALUES {rows}) "
+            f"UPDATE {EVENT} SET seats_taken = counters.seats_taken, "
+            "capacity = counters.capacity, waitlist_size = counters.waitlist_size, "
+            f"updated_at = %s FROM counters WHERE {EVENT}.id = counters.id",
+            [*(value for row in counters for value in row), _at(Event, "updated_at", now)],
+        )
+
+
+def mark_event_cancelled(event_id: int, *, at: datetime) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {EVENT} SET deleted_at = %s WHERE id = %s",
+            [_at(Event, "deleted_at", at), event_id],
+        )
 
 
 # --- the head of a line nobody can get a seat from -------------------------------------------

@@ -62,8 +62,8 @@ def capture_outcomes(monkeypatch) -> list[tuple[str, str]]:
     """Record the webhook outcomes each decided batch hands over, as (type, request uid)."""
     seen: list[tuple[str, str]] = []
 
-    def capture(*, event, outcomes, describe, hand_over=True):
-        seen.extend((o.event_type, str(o.request.uid)) for o in outcomes)
+    def capture(*, batches, describe, hand_over=True):
+        seen.extend((o.event_type, str(o.request.uid)) for _, outcomes in batches for o in outcomes)
         return []
 
     monkeypatch.setattr("apps.webhooks.services.create_deliveries", capture)

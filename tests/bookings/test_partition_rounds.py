@@ -1,6 +1,8 @@
 """A partition run goes in rounds: one batch of every event with pending commands, in one
 transaction (one commit), and another round for events whose batch was full."""
 
+import re
+
 import pytest
 from django.db import connection
 
@@ -53,6 +55,32 @@ def test_a_run_over_many_events_commits_once(monkeypatch):
     assert len(commits) == 1
     assert {outcome(c) for c in commands} == {(RequestStatus.CONFIRMED, Reason.BOOKED)}
     assert [Event.objects.get(pk=e.pk).seats_taken for e in events] == [2] * 5
+
+
+def test_a_round_writes_its_events_together_one_statement_per_table():
+    organizer = OrganizerFactory()
+    events = events_on_one_partition(4, capacity=1)
+    Event.objects.filter(pk__in=[e.pk for e in events]).update(creator=organizer)
+    SubscriptionFactory(owner=organizer.user, event_types=["booking.confirmed"])
+    commands = [book(e, CustomerFactory()) for e in events for _ in range(2)]
+    tables: list[str] = []
+
+    def spot(execute, sql, params, many, context):
+        tables.extend(re.findall(r'(?:INSERT INTO|UPDATE|COPY) "?(\w+)"?', sql))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(spot):
+        assert decide_partition(partition=PARTITION) == 8
+
+    # One insert of bookings, of history and of deliveries, one update of the counters, one
+    # update of requests per kind of outcome: not one of each per event.
+    assert tables.count("bookings_booking") == 1
+    assert tables.count("audit_historypoint") == 1
+    assert tables.count("webhooks_webhookdelivery") == 1
+    assert tables.count("events_event") == 1
+    assert tables.count("bookings_bookingrequest") == 2  # booked, sold out
+    assert [outcome(c)[1] for c in commands] == [Reason.BOOKED, Reason.SOLD_OUT] * len(events)
+    assert WebhookDelivery.objects.count() == len(events)
 
 
 def test_events_with_a_full_batch_get_more_rounds_others_are_not_held_up(settings, monkeypatch):
@@ -121,10 +149,10 @@ def test_a_round_announces_and_hands_over_in_one_message_each_once_it_commits(mo
     )
     real_create = webhooks.create_deliveries
 
-    def failing_for_the_last_event(*, event, **kwargs):
-        if event.pk == events[-1].pk:
+    def failing_for_the_last_event(*, batches, **kwargs):
+        if any(event.pk == events[-1].pk for event, _ in batches):
             raise RuntimeError("this event's batch fails after its deliveries were written")
-        return real_create(event=event, **kwargs)
+        return real_create(batches=batches, **kwargs)
 
     monkeypatch.setattr(webhooks, "create_deliveries", failing_for_the_last_event)
 

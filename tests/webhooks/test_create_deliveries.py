@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 def create_deliveries(*, event, outcomes):
     """As the booking worker calls it: with the booking side's payload shapes."""
-    return services.create_deliveries(event=event, outcomes=outcomes, describe=outcome_data)
+    return services.create_deliveries(batches=[(event, outcomes)], describe=outcome_data)
 
 
 def _confirmed(event, customer=None):
@@ -65,6 +65,22 @@ def test_an_organizer_hears_about_every_outcome_on_its_events_only(event, organi
         EventType.BOOKING_CONFIRMED,
         EventType.BOOKING_REJECTED,
     ]
+
+
+def test_several_events_in_one_call_each_reach_their_own_organizer(event, organizer):
+    mine = SubscriptionFactory(owner=organizer.user)
+    other_event = EventFactory(creator=OrganizerFactory())
+    theirs = SubscriptionFactory(owner=other_event.creator.user)
+    ours, other = _confirmed(event), _confirmed(other_event)
+
+    services.create_deliveries(
+        batches=[(event, [ours]), (other_event, [other])], describe=outcome_data
+    )
+
+    [to_me], [to_them] = _deliveries_to(mine), _deliveries_to(theirs)
+    assert to_me.payload["data"]["request"]["id"] == str(ours.request.uid)
+    assert to_them.payload["data"]["request"]["id"] == str(other.request.uid)
+    assert to_them.payload["data"]["booking"]["event_title"] == other_event.title
 
 
 def test_a_subscription_hears_only_its_event_types(event, customer):
