@@ -169,6 +169,6 @@ def _decide(event: Event, customer, user_id: int) -> Booking:
     record_batch([(user_id, HISTORY_ACTIONS[decision.reason], booking, details)], at=now)
     event_type = WEBHOOK_EVENT_TYPES[(CommandKind.BOOK, decision.status)]
     webhooks.create_deliveries(
-        event=event, outcomes=[Outcome(event_type, shown, booking)], describe=outcome_data
+        batches=[(event, [Outcome(event_type, shown, booking)])], describe=outcome_data
     )
     return booking
