@@ -149,6 +149,35 @@ def flash_crowd_with_a_killed_worker_scenario(stack: Stack) -> None:
     stack.manage("check_invariants", "--pending-threshold", "60")
 
 
+def spread_crowd_scenario(stack: Stack, *, events: int = 24, capacity: int = 5) -> None:
+    """A crowd spread over many events (several per partition, so a partition round decides a
+    few events with a command or two each and writes them together): each event confirms
+    exactly its capacity, every command is decided exactly once, the invariants hold."""
+    crowd = events * capacity * 4
+    seed = stack.manage_json(
+        "seed_crowd",
+        "--customers",
+        str(crowd),
+        "--capacity",
+        str(capacity),
+        "--events",
+        str(events),
+    )
+    event_ids = seed["events"]
+    jobs = [(token, event_ids[n % events]) for n, token in enumerate(seed["tokens"])]
+    replies = flash_crowd(stack.base_url, jobs, concurrency=100)
+    assert [r for r in replies if r.status not in (202, 409)] == []
+    report = settle(stack, *event_ids)
+    assert report["requests"]["pending"] == 0
+    assert report["requests"]["confirmed"] == events * capacity
+    assert len(report["events"]) == events
+    for event in report["events"]:
+        assert event["seats_taken"] == event["active_bookings"] == capacity
+    counts = decision_counts(stack, event_ids)
+    assert counts["decided_twice"] == 0 and counts["decided_once"] == counts["requests"]
+    stack.manage("check_invariants", "--pending-threshold", "60")
+
+
 DECISION_COUNTS = """
 import json
 from apps.audit.models import HistoryPoint

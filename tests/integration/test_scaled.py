@@ -13,6 +13,7 @@ from tests.integration.crowd import (
     flash_crowd_scenario,
     flash_crowd_with_a_killed_worker_scenario,
     settle,
+    spread_crowd_scenario,
 )
 from tests.operations.metrics_text import samples, value
 
@@ -47,6 +48,10 @@ def test_readiness_and_metrics_on_postgresql_and_redis(scaled_stack):
 
 def test_flash_crowd_confirms_exactly_capacity_on_postgresql_and_redis(scaled_stack):
     flash_crowd_scenario(scaled_stack)
+
+
+def test_a_crowd_spread_over_many_events_confirms_each_ones_capacity(scaled_stack):
+    spread_crowd_scenario(scaled_stack)
 
 
 def test_a_partition_worker_killed_mid_run_loses_nothing(scaled_stack):
