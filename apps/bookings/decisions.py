@@ -572,7 +572,7 @@ class _Taken:
 
     event: Event
     refused: list
-    ledger: "_Ledger | None"
+    ledger: _Ledger | None
 
     @property
     def size(self) -> int:
@@ -640,7 +640,7 @@ def _refuse_head_of_line(event: Event, limit: int, now) -> list[statements.Refus
     return statements.refuse_head_of_line(event, limit=limit, now=now)
 
 
-def _decide_in_memory(event: Event, commands: list[BookingRequest], now) -> "_Ledger":
+def _decide_in_memory(event: Event, commands: list[BookingRequest], now) -> _Ledger:
     """Decide the commands in order, in memory (``_write`` writes the ledger)."""
     _repair_counters(event)
     ledger = _Ledger(event, commands, now)

@@ -84,8 +84,9 @@ class Line:
 
 # One statement, written out: the accept path runs it for every request, and composing it
 # through the ORM (a subquery and two EXISTS) cost ten times the database's own work. The line
-# is read in one pass over the event's pending commands (the partial index of pending
-# commands: the status is a literal, so the prepared statement's generic plan can use it).
+# is read in one pass over the event's pending commands, through an index: the status is a
+# literal, so the prepared statement's generic plan knows it (as a parameter, it was planned
+# as a scan of every command ever recorded).
 def _event_for_booking_rows() -> JoinedRows:
     request, booking = BookingRequest._meta.db_table, Booking._meta.db_table
     seat_freeing = ", ".join(literal(kind) for kind in sorted(SEAT_FREEING_KINDS))
