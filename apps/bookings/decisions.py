@@ -171,8 +171,7 @@ def _round_together(events: list[int], fence: dict) -> tuple[int, bool]:
     limit = settings.BOOKING_DECISION_BATCH
     handover = Handover()
     with transaction.atomic():
-        now = timezone.now()
-        taken = [t for t in (_take(e, limit, now, **fence) for e in events) if t is not None]
+        taken = _take(events, limit, timezone.now(), **fence)
         _write_taken(taken, handover, started)
         handover.after_commit()
     sizes = [t.size for t in taken]
@@ -233,7 +232,7 @@ def _fail_oldest_pending(
 ) -> BookingRequest | None:
     """Reject the oldest pending command of the event (the one that failed); that request."""
     with transaction.atomic():
-        if _locked_event(event_id, partition, owner_generation) is None:
+        if not _locked_events([event_id], partition, owner_generation):
             return None
         oldest = (
             BookingRequest.objects.filter(event_id=event_id, status=RequestStatus.PENDING)
@@ -262,22 +261,24 @@ def _fail_oldest_pending(
     return oldest
 
 
-def _locked_event(
-    event_id: int, partition: int | None, owner_generation: int | None
-) -> Event | None:
-    """Lock the event, with the row counts its counters must match, in one statement; None
-    when it is gone or belongs to another partition; ``PartitionLost`` when fenced off."""
+def _locked_events(
+    event_ids: list[int], partition: int | None, owner_generation: int | None
+) -> list[Event]:
+    """Lock the events, with the row counts their counters must match, in one statement; those
+    gone or on another partition are left out; ``PartitionLost`` when fenced off."""
     # NO KEY: API inserts of new commands take KEY SHARE on the event (their foreign key);
     # a plain FOR UPDATE would make every request wait for the batch to commit.
-    event = statements.locked_event(event_id, partition, owner_generation)
-    if event is None:
-        return None
-    if owner_generation is not None and not event.owned:
-        raise PartitionLost(f"partition {partition}: generation {owner_generation} is not current")
-    if partition is not None and event.partition != partition:
-        logger.info("event %s is on partition %s, not %s", event_id, event.partition, partition)
-        return None
-    return event
+    found = []
+    for event in statements.locked_events(event_ids, partition, owner_generation):
+        if owner_generation is not None and not event.owned:
+            raise PartitionLost(
+                f"partition {partition}: generation {owner_generation} is not current"
+            )
+        if partition is not None and event.partition != partition:
+            logger.info("event %s is on partition %s, not %s", event.pk, event.partition, partition)
+            continue
+        found.append(event)
+    return found
 
 
 def _repair_counters(event: Event) -> None:
@@ -306,22 +307,22 @@ def _repair_counters(event: Event) -> None:
 class _Ledger:
     """The in-memory state of one event during a batch, and the rows to write at its end."""
 
-    def __init__(self, event: Event, commands: list[BookingRequest], now):
+    def __init__(
+        self,
+        event: Event,
+        commands: list[BookingRequest],
+        now,
+        waitlist: list[BookingRequest],
+        bookings: list[Booking],
+    ):
+        """``waitlist``: the event's waitlisted requests in promotion order (oldest first);
+        ``bookings``: those of the commands' and the waitlist's customers at the event."""
         self.event = event
         self.commands = commands
         self.now = now
         self.state = rules.state_of(event)
-        # Waitlisted requests in promotion order (oldest first), loaded only if any exist.
-        self.waitlist: dict[int, BookingRequest] = {}
-        if event.waitlist_size:
-            self.waitlist = {
-                r.id: r for r in statements.requests_in_line(event.pk, RequestStatus.WAITLISTED)
-            }
-        customers = {c.customer_id for c in commands if c.customer_id}
-        customers |= {r.customer_id for r in self.waitlist.values()}
-        self.bookings: dict[int, Booking] = {
-            b.customer_id: b for b in statements.bookings_of(event.pk, customers)
-        }
+        self.waitlist: dict[int, BookingRequest] = {r.id: r for r in waitlist}
+        self.bookings: dict[int, Booking] = {b.customer_id: b for b in bookings}
         self.waitlisted_customers = {r.customer_id: r for r in self.waitlist.values()}
         self.requests: dict[int, BookingRequest] = {}
         self.linked: dict[int, Booking] = {}  # request id -> its booking, as settled
@@ -558,11 +559,11 @@ def _decide_batch(
     its transaction commits."""
     started = time.perf_counter()
     with transaction.atomic():
-        taken = _take(event_id, limit, timezone.now(), partition, owner_generation)
-        if taken is None:
+        taken = _take([event_id], limit, timezone.now(), partition, owner_generation)
+        if not taken:
             return 0
-        _write_taken([taken], handover, started)
-    return taken.size
+        _write_taken(taken, handover, started)
+    return taken[0].size
 
 
 @dataclass
@@ -580,23 +581,21 @@ class _Taken:
 
 
 def _take(
-    event_id: int, limit: int, now, partition: int | None, owner_generation: int | None
-) -> _Taken | None:
-    """Lock the event and decide up to ``limit`` of its pending commands, oldest first: the head
-    of a sold-out line in one statement, the rest in memory (written by ``_write_taken``). None
-    when the event is gone, elsewhere, or has nothing pending."""
-    event = _locked_event(event_id, partition, owner_generation)
-    if event is None:
-        return None
-    refused = _refuse_head_of_line(event, limit, now)
-    commands = []
-    if len(refused) < limit:
-        commands = statements.requests_in_line(
-            event_id, RequestStatus.PENDING, limit - len(refused)
-        )
-    if not commands and not refused:
-        return None
-    return _Taken(event, refused, _decide_in_memory(event, commands, now) if commands else None)
+    event_ids: list[int], limit: int, now, partition: int | None, owner_generation: int | None
+) -> list[_Taken]:
+    """Lock the events and decide up to ``limit`` pending commands of each, oldest first: the
+    head of a sold-out line in one statement, the rest in memory (written by ``_write_taken``);
+    the events in the order given, those gone, elsewhere or with nothing pending left out.
+    What every event needs is read in one statement per kind for all of them (the events, the
+    heads of their lines, their customers' bookings), not one per event."""
+    locked = {e.pk: e for e in _locked_events(event_ids, partition, owner_generation)}
+    events = [locked[e] for e in event_ids if e in locked]
+    refused = {e.pk: _refuse_head_of_line(e, limit, now) for e in events}
+    sizes = {e.pk: limit - len(refused[e.pk]) for e in events if len(refused[e.pk]) < limit}
+    lines = statements.lines(sizes) if sizes else {}
+    ledgers = _decide_in_memory([(e, lines[e.pk]) for e in events if e.pk in lines], now)
+    taken = [_Taken(e, refused[e.pk], ledgers.get(e.pk)) for e in events]
+    return [t for t in taken if t.size]
 
 
 def _write_taken(taken: list[_Taken], handover: Handover, started: float) -> None:
@@ -640,32 +639,53 @@ def _refuse_head_of_line(event: Event, limit: int, now) -> list[statements.Refus
     return statements.refuse_head_of_line(event, limit=limit, now=now)
 
 
-def _decide_in_memory(event: Event, commands: list[BookingRequest], now) -> _Ledger:
-    """Decide the commands in order, in memory (``_write`` writes the ledger)."""
-    _repair_counters(event)
-    ledger = _Ledger(event, commands, now)
-    for command in commands:
-        booking = ledger.bookings.get(command.customer_id)
-        decision = rules.decide(
-            kind=command.kind,
-            event=ledger.state,
-            now=ledger.now,
-            booking_status=booking.status if booking else None,
-            booking_seats=booking.seats if booking else None,
-            hold_expires_at=booking.expires_at if booking else None,
-            waitlisted=command.customer_id in ledger.waitlisted_customers,
-            payload=command.payload,
-            seats=command.seats,
-            requested_at=command.created_at,
+def _decide_in_memory(lines: list[tuple[Event, list[BookingRequest]]], now) -> dict[int, _Ledger]:
+    """Decide each event's commands in order, in memory (``_write`` writes the ledgers); the
+    bookings of all their customers are read in one statement."""
+    waitlists = {}
+    for event, _ in lines:
+        _repair_counters(event)
+        # Waitlisted requests in promotion order (oldest first), read only if any exist.
+        if event.waitlist_size:
+            waitlists[event.pk] = statements.requests_in_line(event.pk, RequestStatus.WAITLISTED)
+    customers = {
+        event.pk: {c.customer_id for c in commands if c.customer_id}
+        | {r.customer_id for r in waitlists.get(event.pk, ())}
+        for event, commands in lines
+    }
+    bookings = statements.bookings_at_events(customers)
+    ledgers = {}
+    for event, commands in lines:
+        ledger = _Ledger(
+            event, commands, now, waitlists.get(event.pk, []), bookings.get(event.pk, [])
         )
-        confirmed = decision.status == RequestStatus.CONFIRMED
-        if command.kind == CommandKind.CANCEL_EVENT and confirmed:
-            ledger.cancel_event(command)
-        if command.kind == CommandKind.LEAVE_WAITLIST and confirmed:
-            ledger.withdraw_waitlisted(command.customer_id, Reason.LEFT_WAITLIST)
-        ledger.settle(command, decision)
-        ledger.promote_from_waitlist()
-    return ledger
+        for command in commands:
+            _decide_one(ledger, command)
+        ledgers[event.pk] = ledger
+    return ledgers
+
+
+def _decide_one(ledger: _Ledger, command: BookingRequest) -> None:
+    booking = ledger.bookings.get(command.customer_id)
+    decision = rules.decide(
+        kind=command.kind,
+        event=ledger.state,
+        now=ledger.now,
+        booking_status=booking.status if booking else None,
+        booking_seats=booking.seats if booking else None,
+        hold_expires_at=booking.expires_at if booking else None,
+        waitlisted=command.customer_id in ledger.waitlisted_customers,
+        payload=command.payload,
+        seats=command.seats,
+        requested_at=command.created_at,
+    )
+    confirmed = decision.status == RequestStatus.CONFIRMED
+    if command.kind == CommandKind.CANCEL_EVENT and confirmed:
+        ledger.cancel_event(command)
+    if command.kind == CommandKind.LEAVE_WAITLIST and confirmed:
+        ledger.withdraw_waitlisted(command.customer_id, Reason.LEFT_WAITLIST)
+    ledger.settle(command, decision)
+    ledger.promote_from_waitlist()
 
 
 def _report_decided(event: Event, ledger: _Ledger | None, refused: list, started: float) -> None:

@@ -36,19 +36,18 @@ BOOKING = Booking._meta.db_table
 REQUEST = BookingRequest._meta.db_table
 OWNER = PartitionOwner._meta.db_table
 
-# The event, locked, with what its counters must match (seats of active bookings and live
-# holds, waitlisted requests) and whether the caller's generation still owns the partition.
-LOCKED_EVENT = JoinedRows(
-    [(Event, "e")],
-    f"{EVENT} e",
-    "e.id = %s",
-    extra=[
-        f"COALESCE((SELECT SUM(b.seats) FROM {BOOKING} b WHERE b.event_id = e.id "
-        "AND b.status IN (%s, %s)), 0)",
-        f"(SELECT COUNT(*) FROM {REQUEST} r WHERE r.event_id = e.id AND r.status = %s)",
-        f"EXISTS (SELECT 1 FROM {OWNER} o WHERE o.partition = %s AND o.generation = %s)",
-    ],
-    lock=True,
+# The events, locked, each with what its counters must match (seats of active bookings and
+# live holds, waitlisted requests) and whether the caller's generation still owns the
+# partition. A partition's round locks all of its events in one statement, in id order.
+_COUNTED = [
+    f"COALESCE((SELECT SUM(b.seats) FROM {BOOKING} b WHERE b.event_id = e.id "
+    "AND b.status IN (%s, %s)), 0)",
+    f"(SELECT COUNT(*) FROM {REQUEST} r WHERE r.event_id = e.id AND r.status = %s)",
+    f"EXISTS (SELECT 1 FROM {OWNER} o WHERE o.partition = %s AND o.generation = %s)",
+]
+LOCKED_EVENT = JoinedRows([(Event, "e")], f"{EVENT} e", "e.id = %s", extra=_COUNTED, lock=True)
+LOCKED_EVENTS = JoinedRows(
+    [(Event, "e")], f"{EVENT} e", "e.id IN ({events}) ORDER BY e.id", extra=_COUNTED, lock=True
 )
 REQUESTS_IN_LINE = JoinedRows(
     [(BookingRequest, "r")],
@@ -57,6 +56,21 @@ REQUESTS_IN_LINE = JoinedRows(
 )
 BOOKINGS_OF_CUSTOMERS = JoinedRows(
     [(Booking, "b")], f"{BOOKING} b", "b.event_id = %s AND b.customer_id IN ({customers})"
+)
+# The heads of several events' lines of pending commands (PostgreSQL: one index walk per event,
+# each stopping at its own size), oldest first within each event.
+_PENDING = literal(RequestStatus.PENDING)
+LINES = JoinedRows(
+    [(BookingRequest, "r")],
+    "unnest(%s::bigint[], %s::integer[]) AS line (event_id, size) CROSS JOIN LATERAL "
+    f"(SELECT * FROM {REQUEST} x WHERE x.event_id = line.event_id AND x.status = {_PENDING} "
+    "ORDER BY x.id LIMIT line.size) r",
+    "TRUE ORDER BY r.event_id, r.id",
+)
+BOOKINGS_AT_EVENTS = JoinedRows(
+    [(Booking, "b")],
+    f"{BOOKING} b",
+    "b.event_id IN ({events}) AND b.customer_id IN ({customers})",
 )
 # The events with pending commands, one index probe per event (request_pending_event_created,
 # the next event id after the last), not one row per pending command: a partition's run asks
@@ -79,25 +93,52 @@ def locked_event(
 ) -> Event | None:
     """The event row, locked, annotated with ``active_bookings``, ``waitlisted_requests`` and
     ``owned`` (False when ``owner_generation`` is None); None when there is no such row."""
+    found = locked_events([event_id], partition, owner_generation)
+    return found[0] if found else None
+
+
+def locked_events(
+    event_ids: Sequence[int], partition: int | None, owner_generation: int | None
+) -> list[Event]:
+    """``locked_event`` for several events in one statement (locked in id order): the rows
+    found, in id order."""
     params = [
         *SEAT_HOLDING_STATUSES,
         RequestStatus.WAITLISTED,
         -1 if partition is None else partition,
         owner_generation,
-        event_id,
     ]
-    rows = LOCKED_EVENT.fetch(params)
-    if not rows:
-        return None
-    event, seats, waitlisted, owned = rows[0]
-    event.active_bookings, event.waitlisted_requests = int(seats), int(waitlisted)
-    event.owned = bool(owned) and owner_generation is not None
-    return event
+    if len(event_ids) == 1:
+        rows = LOCKED_EVENT.fetch([*params, event_ids[0]])
+    else:
+        rows = LOCKED_EVENTS.fetch([*params, *event_ids], events=len(event_ids))
+    found = []
+    for event, seats, waitlisted, owned in rows:
+        event.active_bookings, event.waitlisted_requests = int(seats), int(waitlisted)
+        event.owned = bool(owned) and owner_generation is not None
+        found.append(event)
+    return found
 
 
 def requests_in_line(event_id: int, status: str, limit: int = NO_LIMIT) -> list[BookingRequest]:
     """The event's requests in ``status`` (pending, waitlisted), oldest first."""
     return [row[0] for row in REQUESTS_IN_LINE.fetch([event_id, status, limit])]
+
+
+def lines(sizes: dict[int, int]) -> dict[int, list[BookingRequest]]:
+    """The oldest ``size`` pending commands of each event (``{event id: size}``), oldest first;
+    one statement on PostgreSQL, one per event elsewhere. Events with none are left out."""
+    if connection.vendor != "postgresql":
+        found = {e: requests_in_line(e, RequestStatus.PENDING, size) for e, size in sizes.items()}
+        return {e: commands for e, commands in found.items() if commands}
+    if len(sizes) == 1:
+        [(event_id, size)] = sizes.items()
+        commands = requests_in_line(event_id, RequestStatus.PENDING, size)
+        return {event_id: commands} if commands else {}
+    grouped: dict[int, list[BookingRequest]] = {}
+    for (command,) in LINES.fetch([list(sizes), list(sizes.values())]):
+        grouped.setdefault(command.event_id, []).append(command)
+    return grouped
 
 
 def bookings_of(event_id: int, customer_ids: Iterable[int]) -> list[Booking]:
@@ -106,6 +147,23 @@ def bookings_of(event_id: int, customer_ids: Iterable[int]) -> list[Booking]:
         return []
     rows = BOOKINGS_OF_CUSTOMERS.fetch([event_id, *customers], customers=len(customers))
     return [row[0] for row in rows]
+
+
+def bookings_at_events(customers_by_event: dict[int, set[int]]) -> dict[int, list[Booking]]:
+    """``bookings_of`` for several events in one statement: each event's bookings of its own
+    customers (``{event id: customer ids}``)."""
+    wanted = {e: c for e, c in customers_by_event.items() if c}
+    if len(wanted) <= 1:
+        return {e: bookings_of(e, c) for e, c in wanted.items()}
+    events, customers = list(wanted), sorted(set().union(*wanted.values()))
+    found: dict[int, list[Booking]] = {e: [] for e in events}
+    rows = BOOKINGS_AT_EVENTS.fetch(
+        [*events, *customers], events=len(events), customers=len(customers)
+    )
+    for (booking,) in rows:
+        if booking.customer_id in wanted[booking.event_id]:
+            found[booking.event_id].append(booking)
+    return found
 
 
 def events_with_pending(partition: int) -> list[int]:

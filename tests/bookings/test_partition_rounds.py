@@ -12,6 +12,7 @@ from apps.bookings.models import BookingRequest, Reason, RequestStatus
 from apps.events.models import Event
 from apps.webhooks import services as webhooks
 from apps.webhooks.models import WebhookDelivery
+from tests.bookings.rounds import EXPECTED, mixed_round
 from tests.bookings.test_decisions import book, outcome
 from tests.factories import CustomerFactory, EventFactory, OrganizerFactory
 from tests.webhooks.factories import SubscriptionFactory
@@ -164,3 +165,15 @@ def test_a_round_announces_and_hands_over_in_one_message_each_once_it_commits(mo
     # Its command, decided one by one (rejected with internal_error), is announced with them.
     assert announced == [sorted(c.pk for c in commands)]
     assert outcome(commands[-1]) == (RequestStatus.REJECTED, Reason.INTERNAL_ERROR)
+
+
+def test_a_round_reads_its_events_and_their_customers_bookings_once_each_not_per_event():
+    found = mixed_round()
+
+    # Each event sees its own bookings only, though x has bookings at two of the others.
+    assert found["outcomes"] == [list(line) for line in EXPECTED]
+    assert found["decided"] == len(EXPECTED)
+    assert found["seats_taken"] == {"a": 2, "b": 2, "c": 1}
+    # The lines are one statement per event here (SQLite); on PostgreSQL one for all
+    # (tests/integration/test_decision_statements.py).
+    assert found["statements"] == {"events": 1, "lines": 3, "bookings": 1}

@@ -5,6 +5,7 @@ booking (given, not looked up: the statistics of a batch's new bookings are not 
 import pytest
 
 from devtools.stack import shell_json
+from tests.bookings.rounds import EXPECTED
 
 pytestmark = pytest.mark.servers
 
@@ -53,3 +54,20 @@ def test_a_partitions_events_with_pending_and_links_at_backlog_batch_sizes(scale
     assert found["decided"] == 1400 and found["after"] == []
     # Every confirmed request names its customer's booking for its event; refusals name none.
     assert found["links"] == [["confirmed", 1200, 1200, 1200], ["rejected", 200, 0, 0]]
+
+
+ROUND = """
+import json
+import apps.bookings.commands
+apps.bookings.commands.ring_doorbell = lambda **kwargs: True  # this shell decides, not a worker
+from tests.bookings.rounds import mixed_round
+print(json.dumps(mixed_round()))
+"""
+
+
+def test_a_round_reads_its_events_lines_and_bookings_in_one_statement_each(scaled_stack):
+    found = shell_json(scaled_stack, ROUND)
+
+    assert found["outcomes"] == [list(line) for line in EXPECTED]
+    assert found["seats_taken"] == {"a": 2, "b": 2, "c": 1}
+    assert found["statements"] == {"events": 1, "lines": 1, "bookings": 1}
