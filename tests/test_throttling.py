@@ -2,7 +2,9 @@
 
 import pytest
 
+from apps.bookings.models import BookingRequest
 from apps.core import throttling
+from apps.events.models import Event
 from apps.webhooks.models import WebhookSubscription
 from tests.factories import PASSWORD, CustomerFactory, EventFactory
 
@@ -100,6 +102,59 @@ def test_booking_commands_are_throttled_per_user_and_reads_are_not(api, rates):
     assert (
         other_client.post("/bookingapi/booking/", {"event": events[2].pk}, format="json")
     ).status_code == 202
+
+
+def test_a_booking_refused_at_the_door_does_not_use_up_the_customers_commands(api, rates):
+    rates["commands"] = "2/min"
+    customer = CustomerFactory()
+    sold_out = EventFactory(capacity=1)
+    Event.objects.filter(pk=sold_out.pk).update(seats_taken=1)
+    open_events = [EventFactory() for _ in range(3)]
+    client = api.as_user(customer.user)
+
+    refused = [
+        client.post("/bookingapi/booking/", {"event": sold_out.pk}, format="json") for _ in range(4)
+    ]
+    recorded = [
+        client.post("/bookingapi/booking/", {"event": e.pk}, format="json") for e in open_events
+    ]
+
+    # Refused at the door: decided at once, nothing recorded, nothing counted (however many).
+    assert [r.json()["error"]["code"] for r in refused] == ["sold_out"] * 4
+    assert [r.status_code for r in recorded[:2]] == [202, 202]
+    assert_throttled(recorded[2], "commands")
+    # The throttled command was not recorded: only the two accepted ones are in the queue.
+    assert BookingRequest.objects.filter(user=customer.user).count() == 2
+    # Over the limit, a sold-out event still answers what it is.
+    again = client.post("/bookingapi/booking/", {"event": sold_out.pk}, format="json")
+    assert again.json()["error"]["code"] == "sold_out"
+
+
+def test_holds_are_commands_and_counted_like_the_others(api, rates):
+    rates["commands"] = "1/min"
+    client = api.as_user(CustomerFactory().user)
+    events = [EventFactory(), EventFactory()]
+
+    holds = [client.post("/bookingapi/holds/", {"event": e.pk}, format="json") for e in events]
+
+    assert holds[0].status_code == 202
+    assert_throttled(holds[1], "commands")
+
+
+def test_an_idempotent_retry_of_a_recorded_booking_is_not_counted_again(api, rates):
+    rates["commands"] = "1/min"
+    client = api.as_user(CustomerFactory().user)
+    event = EventFactory()
+
+    answers = [
+        client.post(
+            "/bookingapi/booking/", {"event": event.pk}, format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+        )
+        for _ in range(3)
+    ]
+
+    assert [r.status_code for r in answers] == [202, 202, 202]
+    assert len({r.json()["id"] for r in answers}) == 1
 
 
 def test_webhook_subscription_changes_are_throttled_per_user(api, rates, settings):

@@ -84,6 +84,18 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             return [IsAuthenticated(), IsCustomer()]
         return [IsAuthenticated()]
 
+    def get_throttles(self):
+        # A booking is counted once it is to be recorded (``_count_command``): refused at the
+        # door, it records nothing and does not use up the customer's commands.
+        return [] if self.action == "create" else super().get_throttles()
+
+    def _count_command(self) -> None:
+        """The per-user commands limit, for a book command about to be recorded (a 429
+        records nothing)."""
+        for throttle in super().get_throttles():
+            if not throttle.allow_request(self.request, self):
+                self.throttled(self.request, throttle.wait())
+
     def _own_booking(self) -> Booking:
         booking = self.get_object()
         if booking.customer.user_id != self.request.user.id:
@@ -116,6 +128,7 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             event_id=event_id,
             seats=seats,
             idempotency_key=idempotency_key(request),
+            before_recording=self._count_command,
         )
         return command_response(request, command, created=created)
 
@@ -214,6 +227,7 @@ class HoldViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     serializer_class = BookingSerializer
     filterset_class = BookingFilter
+    throttle_classes = [CommandThrottle]
     search_fields = ["event__title"]
     ordering_fields = ["created_at", "expires_at"]
     http_method_names = ["get", "post", "delete", "head", "options"]

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Callable
 
 from celery import current_app
 from django.db import IntegrityError, transaction
@@ -164,11 +165,15 @@ def request_booking(
     event_id: int,
     seats: int = 1,
     idempotency_key: str | None = None,
+    before_recording: Callable[[], None] | None = None,
 ) -> tuple[BookingRequest, bool]:
     """A customer asks for a seat: record a book command (see ``request_command``), or refuse
     it at once when its answer cannot change before its turn (``rules.refusal_at_the_door``:
     the event is full, keeps no waitlist, and nothing pending can free a seat). Such a refusal
-    records nothing, like the refusal of a started event."""
+    records nothing, like the refusal of a started event.
+
+    ``before_recording`` is called once the command is to be recorded, and may refuse it by
+    raising (the API's per-user rate limit: it counts the commands that reach the queue)."""
     found = selectors.event_for_booking(event_id=event_id, customer_id=customer_id)
     if found is None:
         message = f'Invalid pk "{event_id}" - object does not exist.'
@@ -194,6 +199,8 @@ def request_booking(
     )
     if refusal is not None:
         raise Conflict(refusal.message, code=refusal.reason)
+    if before_recording is not None:
+        before_recording()
     command, created = request_command(
         user_id=user_id,
         event=event,

@@ -152,7 +152,8 @@ class RegisterUsernameThrottle(PerUsernameThrottle):
 
 
 class CommandThrottle(PerUserThrottle):
-    """Booking commands (book, cancel, reactivate, leave the waitlist) per user."""
+    """Booking commands (book, cancel, reactivate, change seats, leave the waitlist, hold,
+    confirm, release) per user: what reaches an event's queue."""
 
     scope = "commands"
 

@@ -17,6 +17,7 @@ the design's ceiling, ``1 / hold``, is built from them.
 
 import time
 import uuid
+from collections.abc import Callable
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -77,8 +78,18 @@ class LegacyBookView(APIView):
     """POST {"event": id} → 201 with the booking, or 409 with the reason (sold_out, duplicate)."""
 
     permission_classes = [IsAuthenticated, IsCustomer]
-    # The same rate limit as the new design's booking endpoint: the same HTTP stack.
+    # The same rate limit as the new design's booking endpoint, with the same rule: it counts
+    # the bookings that would be written, not the refusals. This design knows which is which
+    # only under the lock, so a booking is counted there (``_count_booking``), before its writes.
     throttle_classes = [CommandThrottle]
+
+    def get_throttles(self):
+        return []
+
+    def _count_booking(self) -> None:
+        for throttle in super().get_throttles():
+            if not throttle.allow_request(self.request, self):
+                self.throttled(self.request, throttle.wait())
 
     def post(self, request):
         event_id, _seats = book_request(request.data)
@@ -92,7 +103,7 @@ class LegacyBookView(APIView):
                     if not found:
                         message = f'Invalid pk "{event_id}" - object does not exist.'
                         raise DomainError(f"event: {message}", code="validation_error")
-                    booking = _decide(found[0], customer, request.user.pk)
+                    booking = _decide(found[0], customer, request.user.pk, self._count_booking)
             except Conflict:
                 self.lock_held = time.perf_counter() - locked_at, statements.count
                 raise
@@ -111,9 +122,10 @@ class LegacyBookView(APIView):
         return response
 
 
-def _decide(event: Event, customer, user_id: int) -> Booking:
+def _decide(event: Event, customer, user_id: int, count: Callable[[], None]) -> Booking:
     """Under the event's row lock: the rules decide; a refusal raises (and rolls back), a
-    booking writes what the new design's worker writes for it."""
+    booking is counted against the rate limit (``count`` raises over it, and nothing is
+    written) and writes what the new design's worker writes for it."""
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(BOOKING_SQL, [event.pk, customer.pk])
@@ -126,6 +138,7 @@ def _decide(event: Event, customer, user_id: int) -> Booking:
     )
     if decision.booking_status is None:
         raise Conflict(decision.message, code=decision.reason)
+    count()
     booking = Booking(
         customer_id=customer.pk, event_id=event.pk, status=decision.booking_status, seats=SEATS
     )

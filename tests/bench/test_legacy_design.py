@@ -36,3 +36,23 @@ def test_a_full_event_refuses_and_writes_nothing(api):
     assert answer.json()["error"]["code"] == "sold_out"
     assert not Booking.objects.filter(customer=second).exists()
     assert Event.objects.get(pk=event.pk).seats_taken == 1
+
+
+def test_the_rate_limit_counts_bookings_not_refusals_as_in_the_new_design(api, settings):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "commands": "1/min"}
+    customer = CustomerFactory()
+    sold_out = EventFactory(capacity=1)
+    Event.objects.filter(pk=sold_out.pk).update(seats_taken=1)
+    first, second = EventFactory(), EventFactory()
+    client = api.as_user(customer.user)
+
+    refused = [client.post(BOOK, {"event": sold_out.pk}, format="json") for _ in range(3)]
+    booked = client.post(BOOK, {"event": first.pk}, format="json")
+    over = client.post(BOOK, {"event": second.pk}, format="json")
+
+    assert [r.json()["error"]["code"] for r in refused] == ["sold_out"] * 3
+    assert booked.status_code == 201
+    assert over.status_code == 429 and over.json()["error"]["code"] == "throttled"
+    # Refused under the lock: rolled back, nothing of it written.
+    assert not Booking.objects.filter(event=second).exists()
+    assert Event.objects.get(pk=second.pk).seats_taken == 0
