@@ -7,9 +7,10 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 
 from celery import current_app
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.bookings import rules, selectors
@@ -83,8 +84,11 @@ def request_command(
         attempts=1,
         created_at=timezone.now(),
     )
+    # One statement, committed on its own (autocommit: no BEGIN/COMMIT round trips); inside a
+    # caller's transaction, in a savepoint (a refused insert must not doom the caller's).
+    saved = transaction.atomic() if connection.in_atomic_block else nullcontext()
     try:
-        with bind_request_id(uid), transaction.atomic():
+        with bind_request_id(uid), saved:
             (command.pk,) = insert_rows(
                 BookingRequest,
                 COMMAND_FIELDS,
