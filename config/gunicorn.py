@@ -6,7 +6,10 @@ process's; the access line names the ``Location`` it answered (a 202's request r
 """
 
 import gc
+import logging
 import os
+
+from gunicorn.glogging import Logger
 
 from apps.core.logs import gunicorn_logging_config
 
@@ -14,6 +17,21 @@ logconfig_dict = gunicorn_logging_config(
     log_format=os.environ.get("LOG_FORMAT", "plain"), level=os.environ.get("LOG_LEVEL", "INFO")
 )
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms location=%({location}o)s'
+
+
+class LevelAwareLogger(Logger):
+    """gunicorn's logger, which builds every request's access line whenever logging is
+    configured and leaves the level to drop it: at ``LOG_LEVEL=WARNING`` (access lines are
+    INFO) the line is not built at all."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        self._access_log_enabled = self._access_log_enabled and self.access_log.isEnabledFor(
+            logging.INFO
+        )
+
+
+logger_class = LevelAwareLogger
 
 # A response sent before the request body is read (413, 401, 404, …) leaves the body on the
 # socket. gunicorn drains at most 64 KiB of it before the next request and otherwise closes the

@@ -4,6 +4,9 @@ import io
 import json
 import logging
 import logging.config
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -14,6 +17,7 @@ from apps.core.logs import (
     json_say,
     logging_config,
 )
+from devtools.stack import ROOT
 
 
 @pytest.fixture
@@ -124,3 +128,29 @@ def test_a_refused_request_writes_no_warning_a_failed_one_an_error(settings):
         assert requests.isEnabledFor(logging.ERROR)
     finally:
         logging.config.dictConfig(settings.LOGGING)
+
+
+ACCESS_ENABLED = """
+import json, sys
+from gunicorn.config import Config
+from apps.core.logs import gunicorn_logging_config
+from config.gunicorn import LevelAwareLogger
+cfg = Config()
+cfg.set("logconfig_dict", gunicorn_logging_config(level=sys.argv[1]))
+print(json.dumps(LevelAwareLogger(cfg).access_log_enabled))
+"""
+
+
+@pytest.mark.parametrize(("level", "built"), [("INFO", True), ("WARNING", False)])
+def test_gunicorn_builds_access_lines_only_at_a_level_that_writes_them(level, built):
+    # In a process of its own: the logger configures logging for the whole process.
+    done = subprocess.run(
+        [sys.executable, "-c", ACCESS_ENABLED, level],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings_test"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) is built
