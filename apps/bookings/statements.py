@@ -88,20 +88,12 @@ EVENTS_WITH_PENDING = (
 NO_LIMIT = 2**31 - 1
 
 
-def locked_event(
-    event_id: int, partition: int | None, owner_generation: int | None
-) -> Event | None:
-    """The event row, locked, annotated with ``active_bookings``, ``waitlisted_requests`` and
-    ``owned`` (False when ``owner_generation`` is None); None when there is no such row."""
-    found = locked_events([event_id], partition, owner_generation)
-    return found[0] if found else None
-
-
 def locked_events(
     event_ids: Sequence[int], partition: int | None, owner_generation: int | None
 ) -> list[Event]:
-    """``locked_event`` for several events in one statement (locked in id order): the rows
-    found, in id order."""
+    """The events' rows, locked in id order, each annotated with ``active_bookings``,
+    ``waitlisted_requests`` and ``owned`` (False when ``owner_generation`` is None): the rows
+    found, in id order. One event's is a prepared statement (PostgreSQL)."""
     params = [
         *SEAT_HOLDING_STATUSES,
         RequestStatus.WAITLISTED,
