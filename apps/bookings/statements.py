@@ -290,6 +290,9 @@ _ISO = (
     "ELSE to_char(f.created_at AT TIME ZONE 'UTC', '.US') END || '+00:00'"
 )
 PENDING, BOOK = literal(RequestStatus.PENDING), literal(CommandKind.BOOK)
+# Each command's booking is joined on the command's own event column, not the event's id given
+# as a value: planned for a value, statistics gathered before the event filled (a backlog fills it
+# in its first batch) said the event had no bookings, and each command walked all of them.
 REFUSE_HEAD_OF_LINE = f"""
 WITH line AS (
     SELECT r.id, r.kind FROM {REQUEST} r
@@ -298,7 +301,8 @@ WITH line AS (
     SELECT l.id FROM line l
     WHERE l.id < COALESCE((SELECT min(n.id) FROM line n WHERE n.kind <> {BOOK}), %(no_limit)s)
 ), commands AS (
-    SELECT q.id, q.user_id, q.customer_id, q.seats FROM head h JOIN {REQUEST} q ON q.id = h.id
+    SELECT q.id, q.user_id, q.customer_id, q.event_id, q.seats
+    FROM head h JOIN {REQUEST} q ON q.id = h.id
 ), heard AS (
     SELECT 1 FROM {WebhookSubscription._meta.db_table} s
     WHERE s.is_active AND s.event_types @> %(rejected)s::jsonb
@@ -308,7 +312,7 @@ WITH line AS (
 ), decided AS (
     SELECT q.id, b.id AS booking_id, {_REFUSAL} AS reason
     FROM commands q
-    LEFT JOIN {BOOKING} b ON b.customer_id = q.customer_id AND b.event_id = %(event)s
+    LEFT JOIN {BOOKING} b ON b.customer_id = q.customer_id AND b.event_id = q.event_id
     WHERE NOT EXISTS (SELECT 1 FROM heard)
 ), refused AS (
     UPDATE {REQUEST} r SET status = {literal(RequestStatus.REJECTED)}, reason = d.reason,
@@ -350,7 +354,14 @@ def refuse_head_of_line(event: Event, *, limit: int, now: datetime) -> list[Refu
     answer depends only on the customer's booking and the seats asked for. PostgreSQL only.
     Nothing is refused (an empty list) when a subscription could hear of these refusals
     (``booking.rejected``): those go through the batch, which writes their deliveries."""
-    params = {
+    with connection.cursor() as cursor:
+        cursor.execute(REFUSE_HEAD_OF_LINE, refusal_params(event, limit=limit, now=now))
+        return [Refused(*row, decided_at=now) for row in cursor.fetchall()]
+
+
+def refusal_params(event: Event, *, limit: int, now: datetime) -> dict:
+    """``REFUSE_HEAD_OF_LINE``'s parameters for the event's line."""
+    return {
         "event": event.pk,
         "limit": limit,
         "no_limit": NO_LIMIT_ID,
@@ -362,9 +373,6 @@ def refuse_head_of_line(event: Event, *, limit: int, now: datetime) -> list[Refu
         "booking_type": ContentType.objects.get_for_model(Booking).pk,
         **{f"message_{reason}": MESSAGES[reason] for reason in REFUSAL_REASONS},
     }
-    with connection.cursor() as cursor:
-        cursor.execute(REFUSE_HEAD_OF_LINE, params)
-        return [Refused(*row, decided_at=now) for row in cursor.fetchall()]
 
 
 NO_LIMIT_ID = 2**63 - 1

@@ -122,3 +122,60 @@ def test_a_sold_out_line_is_refused_in_one_statement_as_one_by_one(scaled_stack)
     assert set_based["seats_taken"] == one_by_one["seats_taken"] == 2
     # Someone listens to refusals: each is delivered (the batch wrote them, not the statement).
     assert heard["rejected_deliveries"] == 6
+
+
+PLAN = """
+import json
+from django.db import connection, transaction
+from django.utils import timezone
+from apps.accounts.models import Customer
+from apps.accounts.tokens import user_ids_for_keys
+from apps.bookings import statements
+from apps.bookings.models import Booking, BookingRequest, CommandKind
+from apps.events.models import Event
+
+seeded = json.loads({seeded!r})
+first, second = Event.objects.filter(pk__in=seeded["events"]).order_by("pk")
+customers = list(Customer.objects.filter(user_id__in=user_ids_for_keys(seeded["tokens"]))
+                 .order_by("pk"))
+booked, refused = customers[:300], customers[300:]
+Booking.objects.bulk_create([Booking(customer=c, event=first, seats=1) for c in booked])
+with connection.cursor() as cursor:
+    cursor.execute("ANALYZE bookings_booking")
+# The second event fills after the statistics were gathered (as a backlog's batch fills it).
+Booking.objects.bulk_create([Booking(customer=c, event=second, seats=1) for c in booked])
+Event.objects.filter(pk=second.pk).update(seats_taken=300)
+BookingRequest.objects.bulk_create([BookingRequest(kind=CommandKind.BOOK, user_id=c.user_id,
+    customer=c, event=second) for c in refused])
+second.refresh_from_db()
+
+def nodes(node):
+    yield node
+    for child in node.get("Plans", []):
+        yield from nodes(child)
+
+with transaction.atomic():
+    params = statements.refusal_params(second, limit=500, now=timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statements.REFUSE_HEAD_OF_LINE, params)
+        [plan] = cursor.fetchone()[0]
+    transaction.set_rollback(True)
+walked = list(nodes(plan["Plan"]))
+print(json.dumps({{
+    "refused": next(n["Actual Rows"] for n in walked if n.get("Operation") == "Update"),
+    "rows_walked_past": sum(n.get("Rows Removed by Join Filter", 0) for n in walked),
+}}))
+"""
+
+
+def test_each_refusal_finds_its_customers_booking_by_index_on_stale_statistics(scaled_stack):
+    """The customer's booking at the event is looked up by (customer, event), one index probe per
+    command, even where the statistics predate the event's bookings (they said: none there, so
+    walking the event's bookings per command looked cheap: 100 commands × 300 bookings)."""
+    seeded = scaled_stack.manage(
+        "seed_crowd", "--customers", "400", "--capacity", "300", "--events", "2"
+    )
+
+    found = shell_json(scaled_stack, PLAN.format(seeded=seeded.strip().splitlines()[-1]))
+
+    assert found == {"refused": 100, "rows_walked_past": 0}
