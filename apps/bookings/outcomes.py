@@ -5,12 +5,11 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db import connection
 
 from apps.accounts.models import Customer
 from apps.bookings.models import Booking, BookingRequest, CommandKind, RequestStatus
 from apps.bookings.serializers import booking_body, request_body
-from apps.core.rows import placeholders
+from apps.core.rows import JoinedRows
 from apps.events.models import Event
 
 
@@ -85,15 +84,15 @@ def outcome_data(*, events, outcomes) -> dict[int, dict]:
 
 # Written out (``apps.core.rows``'s reasoning): a batch of one or two decisions paid more for
 # compiling the ORM's join than the database did for running it.
-USERNAMES = (
-    f"SELECT c.id, u.username FROM {Customer._meta.db_table} c "
-    f"JOIN {get_user_model()._meta.db_table} u ON u.id = c.user_id WHERE c.id IN ({{ids}})"
+USERNAMES = JoinedRows(
+    [],
+    f"{Customer._meta.db_table} c JOIN {get_user_model()._meta.db_table} u ON u.id = c.user_id",
+    "c.id IN ({ids})",
+    extra=["c.id", "u.username"],
 )
 
 
 def _usernames(customer_ids: Collection[int]) -> dict[int, str]:
     if not customer_ids:
         return {}
-    with connection.cursor() as cursor:
-        cursor.execute(USERNAMES.format(ids=placeholders(len(customer_ids))), list(customer_ids))
-        return dict(cursor.fetchall())
+    return dict(USERNAMES.fetch(list(customer_ids), ids=len(customer_ids)))

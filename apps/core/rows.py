@@ -98,7 +98,7 @@ class JoinedRows:
         """On PostgreSQL (unless ``DATABASE_PREPARED_STATEMENTS`` is off), a server-side
         prepared statement: planned once per session instead of on every call (planning these
         joins cost the server several times their execution). Elsewhere, the statement."""
-        if connection.vendor != "postgresql" or not settings.DATABASE_PREPARED_STATEMENTS:
+        if not _prepares(connection):
             cursor.execute(sql, params)
             return
         prepared = connection.__dict__.setdefault(PREPARED, set())
@@ -109,16 +109,34 @@ class JoinedRows:
             prepared.add(self.name)
         cursor.execute(f"EXECUTE {self.name} ({placeholders(len(params))})", params)
 
+    @cache  # noqa: B019 - one entry per database alias, for the life of the process
+    def _with_arrays(self, using: str) -> tuple[str, list[str | None]]:
+        """The statement with each ``IN ({name})`` as ``= ANY(%s)``: one array parameter per
+        list, so the statement is the same whatever the lists' lengths (and can be prepared);
+        and its places in order: None for a value, the name of a list."""
+        sql = self._compiled(using)[0]
+        places = [slot.group(1) for slot in _SLOT.finditer(sql)]
+        sql = _IN_LIST.sub("= ANY(%s)", sql)
+        if "{" in sql:
+            raise ValueError(f"{self.name}: a list outside IN ({{...}})")
+        return sql, places
+
     def fetch(self, params: Sequence, *, using: str = "default", **lists: int) -> list[list]:
         """One list per row: an instance per part (None where a LEFT JOIN found nothing: a part
         whose primary key is NULL), then the extra values. ``params`` in the statement's order
         (the extra expressions' first, then the condition's). ``lists`` sizes the condition's
-        ``{name}`` fields, each written out as that many ``%s`` (for ``IN ({name})``)."""
+        ``IN ({name})`` lists, their values given in ``params`` one by one: written out as that
+        many ``%s``, or on PostgreSQL sent as one array each (``= ANY(%s)``) in a prepared
+        statement, planned once per session rather than for each length of each list."""
         sql, plans = self._compiled(using)
         builders = [_builder(model) for model, _, _ in plans]
         connection = connections[using]
         with connection.cursor() as cursor:
-            if lists:
+            if lists and _prepares(connection):
+                sql, places = self._with_arrays(using)
+                arrays = _as_arrays(places, params, lists)
+                self._execute_prepared(connection, cursor, sql, arrays)
+            elif lists:
                 sql = sql.format(**{name: placeholders(n) for name, n in lists.items()})
                 cursor.execute(sql, params)
             else:
@@ -139,6 +157,28 @@ class JoinedRows:
                 instances.append(build(using, names, values))
             found.append(instances + list(row[start:]))
         return found
+
+
+_IN_LIST = re.compile(r"IN \(\{(\w+)\}\)")
+_SLOT = re.compile(r"%s|\{(\w+)\}")
+
+
+def _prepares(connection) -> bool:
+    return connection.vendor == "postgresql" and settings.DATABASE_PREPARED_STATEMENTS
+
+
+def _as_arrays(places: list[str | None], params: Sequence, lists: dict[str, int]) -> list:
+    """``params`` with each list's values (given one by one, in the statement's order) gathered
+    into one list: the parameter of its ``= ANY(%s)``."""
+    values, grouped = iter(params), []
+    for name in places:
+        grouped.append(next(values) if name is None else [next(values) for _ in range(lists[name])])
+    if next(values, _NONE) is not _NONE:
+        raise ValueError("more parameters than the statement has places for")
+    return grouped
+
+
+_NONE = object()
 
 
 def _builder(model: type[Model]):

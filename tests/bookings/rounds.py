@@ -86,8 +86,11 @@ def kinds_of(sql: str) -> list[str]:
         return []
     prepared = {
         statements.LOCKED_EVENT.name: "events",
+        statements.LOCKED_EVENTS.name: "events",
         statements.REQUESTS_IN_LINE.name: "lines",
         statements.LINES.name: "lines",
+        statements.BOOKINGS_OF_CUSTOMERS.name: "bookings",
+        statements.BOOKINGS_AT_EVENTS.name: "bookings",
     }
     found = re.match(r"EXECUTE (\w+)", sql)
     if found:

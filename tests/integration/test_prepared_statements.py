@@ -106,3 +106,42 @@ def test_the_accept_statement_reads_only_the_events_pending_commands(scaled_stac
     reads = [line for line in found["plan"] if " on bookings_bookingrequest " in line]
     assert reads and all("Index" in line for line in reads), plan
     assert found["pending"] == 3 and found["seat_freeing"] is True
+
+
+LISTS_CODE = """
+import json
+from django.db import connection
+from apps.accounts.models import Customer
+from apps.bookings.outcomes import USERNAMES
+
+customers = list(Customer.objects.select_related("user").order_by("pk")[:3])
+expected = {{c.pk: c.user.username for c in customers}}
+answers = []
+for size in (1, 3, 0, 2):
+    ids = [c.pk for c in customers[:size]]
+    rows = USERNAMES.fetch(ids, ids=len(ids))
+    answers.append(sorted(rows) == sorted([pk, expected[pk]] for pk in ids))
+with connection.cursor() as cursor:
+    cursor.execute("SELECT statement FROM pg_prepared_statements WHERE name = %s", [USERNAMES.name])
+    statements = [row[0] for row in cursor.fetchall()]
+print(json.dumps({{"answers": answers, "statements": statements}}))
+"""
+
+
+@pytest.mark.parametrize("prepared", ["1", "0"])
+def test_a_statement_over_lists_is_prepared_once_whatever_their_lengths(
+    scaled_stack, monkeypatch, prepared
+):
+    """``IN ({name})`` lists are sent as one array each (``= ANY``): the same statement for
+    every length (an empty list too), planned once per session; written out without it."""
+    monkeypatch.setitem(scaled_stack.env, "DATABASE_PREPARED_STATEMENTS", prepared)
+    scaled_stack.manage("seed_crowd", "--customers", "3", "--capacity", "1")
+
+    found = shell_json(scaled_stack, LISTS_CODE.format())
+
+    assert found["answers"] == [True, True, True, True]
+    if prepared == "1":
+        [statement] = found["statements"]
+        assert "c.id = ANY($1)" in statement
+    else:
+        assert found["statements"] == []
