@@ -51,6 +51,37 @@ def _forget_prepared(sender, connection, **kwargs) -> None:
     connection.__dict__.pop(PREPARED, None)
 
 
+def execute_prepared(connection, cursor, name: str, sql: str, params: Sequence) -> None:
+    """On PostgreSQL (unless ``DATABASE_PREPARED_STATEMENTS`` is off), ``sql`` as the session's
+    prepared statement ``name``: planned once per session instead of on every call (planning
+    these joins cost the server several times their execution). Elsewhere, the statement."""
+    if not _prepares(connection):
+        cursor.execute(sql, params)
+        return
+    prepared = connection.__dict__.setdefault(PREPARED, set())
+    if name not in prepared:
+        numbered = iter(range(1, len(params) + 1))
+        body = re.sub(r"%s", lambda _: f"${next(numbered)}", sql)
+        cursor.execute(f"PREPARE {name} AS {body}")
+        prepared.add(name)
+    cursor.execute(f"EXECUTE {name} ({placeholders(len(params))})", params)
+
+
+class Statement:
+    """A written-out statement whose parameters are the same in number at every call: prepared
+    once per session where the database has it (``execute_prepared``)."""
+
+    def __init__(self, sql: str):
+        self.sql = sql
+        self.name = f"rows_{next(_names)}"
+
+    def fetchall(self, params: Sequence, *, using: str = "default") -> list[tuple]:
+        connection = connections[using]
+        with connection.cursor() as cursor:
+            execute_prepared(connection, cursor, self.name, self.sql, params)
+            return cursor.fetchall()
+
+
 class JoinedRows:
     """``SELECT <every column of each (model, alias)>, <extra> FROM <from_clause> WHERE
     <where>``; ``extra`` are SQL expressions whose values follow the instances, as read."""
@@ -95,19 +126,7 @@ class JoinedRows:
         return sql, plans
 
     def _execute_prepared(self, connection, cursor, sql: str, params: Sequence) -> None:
-        """On PostgreSQL (unless ``DATABASE_PREPARED_STATEMENTS`` is off), a server-side
-        prepared statement: planned once per session instead of on every call (planning these
-        joins cost the server several times their execution). Elsewhere, the statement."""
-        if not _prepares(connection):
-            cursor.execute(sql, params)
-            return
-        prepared = connection.__dict__.setdefault(PREPARED, set())
-        if self.name not in prepared:
-            numbered = iter(range(1, len(params) + 1))
-            body = re.sub(r"%s", lambda _: f"${next(numbered)}", sql)
-            cursor.execute(f"PREPARE {self.name} AS {body}")
-            prepared.add(self.name)
-        cursor.execute(f"EXECUTE {self.name} ({placeholders(len(params))})", params)
+        execute_prepared(connection, cursor, self.name, sql, params)
 
     @cache  # noqa: B019 - one entry per database alias, for the life of the process
     def _with_arrays(self, using: str) -> tuple[str, list[str | None]]:

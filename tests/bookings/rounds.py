@@ -97,7 +97,7 @@ def kinds_of(sql: str) -> list[str]:
         return [prepared[found[1]]] if found[1] in prepared else []
     # The event's statement counts rows of the other two tables in subqueries: tested first.
     for kind, pattern in (
-        ("events", r'FROM "?events_event"? e WHERE e\.id'),
+        ("events", r'FROM "?events_event"? e WHERE e\.id (IN \(|= %s)'),
         ("lines", r"FROM \S*bookings_bookingrequest\S* r WHERE r\.event_id"),
         ("bookings", r'FROM "?bookings_booking"? b WHERE b\.event_id'),
     ):

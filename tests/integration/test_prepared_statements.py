@@ -145,3 +145,33 @@ def test_a_statement_over_lists_is_prepared_once_whatever_their_lengths(
         assert "c.id = ANY($1)" in statement
     else:
         assert found["statements"] == []
+
+
+PENDING_CODE = """
+import json
+from django.db import connection
+from apps.bookings import statements
+
+found = [statements.events_with_pending(p) for p in range(8)]
+with connection.cursor() as cursor:
+    cursor.execute("SET plan_cache_mode = force_generic_plan")
+    cursor.execute(f"EXPLAIN EXECUTE {statements.EVENTS_WITH_PENDING.name} (0)")
+    plan = "\\n".join(row[0] for row in cursor.fetchall())
+print(json.dumps({"found": found, "plan": plan}))
+"""
+
+
+def test_a_partitions_events_with_pending_are_found_by_index_probes_in_a_prepared_statement(
+    scaled_stack,
+):
+    """Asked before every round of every run: prepared once (planning it cost ten times running
+    it), its generic plan walks the pending commands' partial index and looks each event up
+    by key, never scanning the events."""
+    scaled_stack.manage("seed_crowd", "--customers", "1", "--capacity", "1", "--events", "40")
+
+    found = shell_json(scaled_stack, PENDING_CODE)
+
+    assert found["found"] == [[]] * 8  # every seeded event is quiet
+    assert "request_pending_event_created" in found["plan"]
+    assert "events_event_pkey" in found["plan"]
+    assert "Seq Scan on events_event" not in found["plan"]
