@@ -332,15 +332,16 @@ WITH line AS (
         %(now)s
     FROM refused f ORDER BY f.id
 )
-SELECT f.id, f.uid, f.created_at, f.reason FROM refused f ORDER BY f.id
+SELECT f.id, f.uid::text, f.created_at, f.reason FROM refused f ORDER BY f.id
 """
 
 
 class Refused(NamedTuple):
-    """A book command refused with the head of its line (what metrics and logs read)."""
+    """A book command refused with the head of its line (what metrics and logs read; the id
+    as text, for the log line: parsing thousands of UUIDs a backlog was not free)."""
 
     id: int
-    uid: object
+    uid: str
     created_at: datetime
     reason: str
     decided_at: datetime
