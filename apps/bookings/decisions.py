@@ -134,14 +134,8 @@ def decide_partition(
     fence = {"partition": partition, "owner_generation": owner_generation}
     decided = 0
     while True:
-        events = statements.events_with_pending(partition)
-        if first_event_id in events:  # the rung event first
-            events.remove(first_event_id)
-            events.insert(0, first_event_id)
-        if not events:
-            return decided
         try:
-            count, full = _round_together(events, fence)
+            count, full = _round_together(first_event_id, fence)
         except PartitionLost:
             raise
         except Exception:  # noqa: BLE001 - any failure: the round again, event by event
@@ -150,6 +144,7 @@ def decide_partition(
                 partition,
                 exc_info=True,
             )
+            events = _rung_first(statements.events_with_pending(partition), first_event_id)
             count, full, rolled_back = _round_event_by_event(events, fence)
             if rolled_back:
                 logger.warning(
@@ -161,17 +156,26 @@ def decide_partition(
             return decided
 
 
-def _round_together(events: list[int], fence: dict) -> tuple[int, bool]:
-    """One batch of each event, decided one event after the other and written together: one
-    statement per table for the whole round, not per event (under a spread load a round covers
-    several events with a command or two each, and per-event statements cost more than the
-    decisions). Any failure rolls the whole round back (the caller then runs it event by
-    event, each in its own savepoint)."""
+def _rung_first(events: list[int], first_event_id: int | None) -> list[int]:
+    if first_event_id in events:
+        events.remove(first_event_id)
+        events.insert(0, first_event_id)
+    return events
+
+
+def _round_together(first_event_id: int | None, fence: dict) -> tuple[int, bool]:
+    """One batch of each event of the partition with pending commands (the rung one first),
+    decided one event after the other and written together: one statement per table for the
+    whole round, not per event (under a spread load a round covers several events with a
+    command or two each, and per-event statements cost more than the decisions). The events
+    are found and locked by one statement. Any failure rolls the whole round back (the caller
+    then runs it event by event, each in its own savepoint). ``(0, False)`` when none has
+    pending commands."""
     started = time.perf_counter()
     limit = settings.BOOKING_DECISION_BATCH
     handover = Handover()
     with transaction.atomic():
-        taken = _take(events, limit, timezone.now(), **fence)
+        taken = _take(None, limit, timezone.now(), first_event_id=first_event_id, **fence)
         _write_taken(taken, handover, started)
         handover.after_commit()
     sizes = [t.size for t in taken]
@@ -262,14 +266,19 @@ def _fail_oldest_pending(
 
 
 def _locked_events(
-    event_ids: list[int], partition: int | None, owner_generation: int | None
+    event_ids: list[int] | None, partition: int | None, owner_generation: int | None
 ) -> list[Event]:
-    """Lock the events, with the row counts their counters must match, in one statement; those
-    gone or on another partition are left out; ``PartitionLost`` when fenced off."""
+    """Lock the events (None: the partition's events with pending commands), with the row
+    counts their counters must match, in one statement; those gone or on another partition
+    are left out; ``PartitionLost`` when fenced off."""
     # NO KEY: API inserts of new commands take KEY SHARE on the event (their foreign key);
     # a plain FOR UPDATE would make every request wait for the batch to commit.
+    if event_ids is None:
+        rows = statements.locked_events_with_pending(partition, owner_generation)
+    else:
+        rows = statements.locked_events(event_ids, partition, owner_generation)
     found = []
-    for event in statements.locked_events(event_ids, partition, owner_generation):
+    for event in rows:
         if owner_generation is not None and not event.owned:
             raise PartitionLost(
                 f"partition {partition}: generation {owner_generation} is not current"
@@ -581,14 +590,22 @@ class _Taken:
 
 
 def _take(
-    event_ids: list[int], limit: int, now, partition: int | None, owner_generation: int | None
+    event_ids: list[int] | None,
+    limit: int,
+    now,
+    partition: int | None,
+    owner_generation: int | None,
+    first_event_id: int | None = None,
 ) -> list[_Taken]:
-    """Lock the events and decide up to ``limit`` pending commands of each, oldest first: the
-    head of a sold-out line in one statement, the rest in memory (written by ``_write_taken``);
-    the events in the order given, those gone, elsewhere or with nothing pending left out.
-    What every event needs is read in one statement per kind for all of them (the events, the
+    """Lock the events (None: the partition's events with pending commands, ``first_event_id``
+    first) and decide up to ``limit`` pending commands of each, oldest first: the head of a
+    sold-out line in one statement, the rest in memory (written by ``_write_taken``); the
+    events in the order given, those gone, elsewhere or with nothing pending left out. What
+    every event needs is read in one statement per kind for all of them (the events, the
     heads of their lines, their customers' bookings), not one per event."""
     locked = {e.pk: e for e in _locked_events(event_ids, partition, owner_generation)}
+    if event_ids is None:
+        event_ids = _rung_first(list(locked), first_event_id)
     events = [locked[e] for e in event_ids if e in locked]
     refused = {e.pk: _refuse_head_of_line(e, limit, now) for e in events}
     sizes = {e.pk: limit - len(refused[e.pk]) for e in events if len(refused[e.pk]) < limit}

@@ -81,14 +81,33 @@ _NEXT_PENDING = (
     f"(SELECT r.event_id FROM {REQUEST} r WHERE r.status = {_PENDING}{{after}} "
     "ORDER BY r.event_id LIMIT 1)"
 )
-EVENTS_WITH_PENDING = Statement(
+_PENDING_EVENT_IDS = (
     f"WITH RECURSIVE pending (event_id) AS (SELECT {_NEXT_PENDING.format(after='')} "
     f"UNION ALL SELECT {_NEXT_PENDING.format(after=' AND r.event_id > p.event_id')} "
     f"FROM pending p WHERE p.event_id IS NOT NULL) "
-    # Each event's partition by its primary key: a join was planned as a scan of every event.
-    f"SELECT p.event_id FROM pending p WHERE p.event_id IS NOT NULL "
-    f"AND (SELECT e.partition FROM {EVENT} e WHERE e.id = p.event_id) = %s"
+    "SELECT p.event_id FROM pending p WHERE p.event_id IS NOT NULL"
 )
+EVENTS_WITH_PENDING = Statement(
+    f"SELECT x.event_id FROM ({_PENDING_EVENT_IDS}) x "
+    # Each event's partition by its primary key: a join was planned as a scan of every event.
+    f"WHERE (SELECT e.partition FROM {EVENT} e WHERE e.id = x.event_id) = %s ORDER BY x.event_id"
+)
+# A partition's round finds its events with pending commands and locks them in one statement.
+# PostgreSQL: the ids as one array, so each event is read by its key (as ``IN (…)``, the events
+# were planned as a scan of all of them); SQLite reads them by key either way.
+LOCKED_EVENTS_WITH_PENDING = {
+    vendor: JoinedRows(
+        [(Event, "e")],
+        f"{EVENT} e",
+        f"{where} AND e.partition = %s ORDER BY e.id",
+        extra=_COUNTED,
+        lock=True,
+    )
+    for vendor, where in [
+        ("postgresql", f"e.id = ANY (ARRAY({_PENDING_EVENT_IDS}))"),
+        ("other", f"e.id IN ({_PENDING_EVENT_IDS})"),
+    ]
+}
 # Far above any batch: "every row" for the line's LIMIT.
 NO_LIMIT = 2**31 - 1
 
@@ -109,12 +128,27 @@ def locked_events(
         rows = LOCKED_EVENT.fetch([*params, event_ids[0]])
     else:
         rows = LOCKED_EVENTS.fetch([*params, *event_ids], events=len(event_ids))
+    return _annotated(rows, owner_generation)
+
+
+def _annotated(rows: list[list], owner_generation: int | None) -> list[Event]:
     found = []
     for event, seats, waitlisted, owned in rows:
         event.active_bookings, event.waitlisted_requests = int(seats), int(waitlisted)
         event.owned = bool(owned) and owner_generation is not None
         found.append(event)
     return found
+
+
+def locked_events_with_pending(partition: int, owner_generation: int | None) -> list[Event]:
+    """``locked_events`` of the partition's events with pending commands, found by the same
+    statement (the events with a pending command are few of all events: the recursive walk
+    of ``events_with_pending`` finds them, each event's row is then read by its key)."""
+    params = [*SEAT_HOLDING_STATUSES, RequestStatus.WAITLISTED, partition, owner_generation]
+    statement = LOCKED_EVENTS_WITH_PENDING[
+        "postgresql" if connection.vendor == "postgresql" else "other"
+    ]
+    return _annotated(statement.fetch([*params, partition]), owner_generation)
 
 
 def requests_in_line(event_id: int, status: str, limit: int = NO_LIMIT) -> list[BookingRequest]:

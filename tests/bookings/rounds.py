@@ -87,6 +87,7 @@ def kinds_of(sql: str) -> list[str]:
     prepared = {
         statements.LOCKED_EVENT.name: "events",
         statements.LOCKED_EVENTS.name: "events",
+        statements.LOCKED_EVENTS_WITH_PENDING["postgresql"].name: "events",
         statements.REQUESTS_IN_LINE.name: "lines",
         statements.LINES.name: "lines",
         statements.BOOKINGS_OF_CUSTOMERS.name: "bookings",

@@ -92,7 +92,7 @@ def test_events_with_a_full_batch_get_more_rounds_others_are_not_held_up(setting
     decided_in_rounds: list[set[int]] = []
     commits = count_commits(monkeypatch)
     monkeypatch.setattr(
-        "apps.bookings.statements.events_with_pending",
+        "apps.bookings.statements.locked_events_with_pending",
         _recording(decided_in_rounds),
     )
 
@@ -106,14 +106,14 @@ def test_events_with_a_full_batch_get_more_rounds_others_are_not_held_up(setting
 
 
 def _recording(rounds: list[set[int]]):
-    original = statements.events_with_pending
+    original = statements.locked_events_with_pending
 
-    def events_with_pending(partition: int) -> list[int]:
-        found = original(partition)
-        rounds.append(set(found))
+    def locked_events_with_pending(partition: int, owner_generation: int | None) -> list:
+        found = original(partition, owner_generation)
+        rounds.append({event.pk for event in found})
         return found
 
-    return events_with_pending
+    return locked_events_with_pending
 
 
 def test_the_events_with_pending_commands_are_those_of_the_partition_in_id_order():
@@ -131,6 +131,11 @@ def test_the_events_with_pending_commands_are_those_of_the_partition_in_id_order
     assert statements.events_with_pending(PARTITION) == [e.pk for e in waiting]
     assert statements.events_with_pending(PARTITION + 1) == [elsewhere.pk]
     assert statements.events_with_pending(PARTITION + 2) == []
+    # A round finds the same events and locks them in the same statement.
+    locked = statements.locked_events_with_pending(PARTITION, None)
+    assert [e.pk for e in locked] == [e.pk for e in waiting]
+    assert [e.active_bookings for e in locked] == [1, 1, 1]  # each booked once before
+    assert statements.locked_events_with_pending(PARTITION + 2, None) == []
 
 
 def test_a_round_announces_and_hands_over_in_one_message_each_once_it_commits(monkeypatch):

@@ -149,15 +149,33 @@ def test_a_statement_over_lists_is_prepared_once_whatever_their_lengths(
 
 PENDING_CODE = """
 import json
-from django.db import connection
+import uuid
+from django.db import connection, transaction
 from apps.bookings import statements
+from apps.events.models import Event
 
 found = [statements.events_with_pending(p) for p in range(8)]
-with connection.cursor() as cursor:
-    cursor.execute("SET plan_cache_mode = force_generic_plan")
-    cursor.execute(f"EXPLAIN EXECUTE {statements.EVENTS_WITH_PENDING.name} (0)")
-    plan = "\\n".join(row[0] for row in cursor.fetchall())
-print(json.dumps({"found": found, "plan": plan}))
+locked = [statements.locked_events_with_pending(p, None) for p in range(8)]
+round_statement = statements.LOCKED_EVENTS_WITH_PENDING["postgresql"].name
+with transaction.atomic():
+    # Planned as over thousands of events (taken back after).
+    base = Event.objects.order_by("pk").first()
+    fields = [f.attname for f in Event._meta.concrete_fields if f.attname not in ("id", "uid")]
+    Event.objects.bulk_create(
+        [Event(uid=uuid.uuid4(), **{{f: getattr(base, f) for f in fields}}) for _ in range(3000)]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE events_event")
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute(f"EXPLAIN EXECUTE {{statements.EVENTS_WITH_PENDING.name}} (0)")
+        plan = "\\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute(
+            f"EXPLAIN EXECUTE {{round_statement}} ('active', 'held', 'waitlisted', 0, 1, 0)"
+        )
+        round_plan = "\\n".join(row[0] for row in cursor.fetchall())
+    transaction.set_rollback(True)
+print(json.dumps({{"found": found, "locked": [len(events) for events in locked], "plan": plan,
+                  "round_plan": round_plan}}))
 """
 
 
@@ -169,9 +187,12 @@ def test_a_partitions_events_with_pending_are_found_by_index_probes_in_a_prepare
     by key, never scanning the events."""
     scaled_stack.manage("seed_crowd", "--customers", "1", "--capacity", "1", "--events", "40")
 
-    found = shell_json(scaled_stack, PENDING_CODE)
+    found = shell_json(scaled_stack, PENDING_CODE.format())
 
     assert found["found"] == [[]] * 8  # every seeded event is quiet
-    assert "request_pending_event_created" in found["plan"]
-    assert "events_event_pkey" in found["plan"]
-    assert "Seq Scan on events_event" not in found["plan"]
+    assert found["locked"] == [0] * 8
+    # The round's statement finds the same events and locks them, each read by its key.
+    for plan in (found["plan"], found["round_plan"]):
+        assert "request_pending_event_created" in plan
+        assert "events_event_pkey" in plan
+        assert "Seq Scan on events_event" not in plan

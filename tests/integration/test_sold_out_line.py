@@ -139,22 +139,22 @@ first, second = Event.objects.filter(pk__in=seeded["events"]).order_by("pk")
 customers = list(Customer.objects.filter(user_id__in=user_ids_for_keys(seeded["tokens"]))
                  .order_by("pk"))
 booked, refused = customers[:300], customers[300:]
-Booking.objects.bulk_create([Booking(customer=c, event=first, seats=1) for c in booked])
-with connection.cursor() as cursor:
-    cursor.execute("ANALYZE bookings_booking")
-# The second event fills after the statistics were gathered (as a backlog's batch fills it).
-Booking.objects.bulk_create([Booking(customer=c, event=second, seats=1) for c in booked])
-Event.objects.filter(pk=second.pk).update(seats_taken=300)
-BookingRequest.objects.bulk_create([BookingRequest(kind=CommandKind.BOOK, user_id=c.user_id,
-    customer=c, event=second) for c in refused])
-second.refresh_from_db()
 
 def nodes(node):
     yield node
     for child in node.get("Plans", []):
         yield from nodes(child)
 
-with transaction.atomic():
+with transaction.atomic():  # all taken back: the stack's other tests see none of it
+    Booking.objects.bulk_create([Booking(customer=c, event=first, seats=1) for c in booked])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE bookings_booking")
+    # The second event fills after the statistics were gathered (as a backlog's batch does).
+    Booking.objects.bulk_create([Booking(customer=c, event=second, seats=1) for c in booked])
+    Event.objects.filter(pk=second.pk).update(seats_taken=300)
+    BookingRequest.objects.bulk_create([BookingRequest(kind=CommandKind.BOOK,
+        user_id=c.user_id, customer=c, event=second) for c in refused])
+    second.refresh_from_db()
     params = statements.refusal_params(second, limit=500, now=timezone.now())
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statements.REFUSE_HEAD_OF_LINE, params)
