@@ -601,8 +601,8 @@ def _take(
     first) and decide up to ``limit`` pending commands of each, oldest first: the head of a
     sold-out line in one statement, the rest in memory (written by ``_write_taken``); the
     events in the order given, those gone, elsewhere or with nothing pending left out. What
-    every event needs is read in one statement per kind for all of them (the events, the
-    heads of their lines, their customers' bookings), not one per event."""
+    every event needs is read in one statement per kind for all of them (the events; the
+    heads of their lines with their customers' bookings), not one per event."""
     locked = {e.pk: e for e in _locked_events(event_ids, partition, owner_generation)}
     if event_ids is None:
         event_ids = _rung_first(list(locked), first_event_id)
@@ -656,25 +656,23 @@ def _refuse_head_of_line(event: Event, limit: int, now) -> list[statements.Refus
     return statements.refuse_head_of_line(event, limit=limit, now=now)
 
 
-def _decide_in_memory(lines: list[tuple[Event, list[BookingRequest]]], now) -> dict[int, _Ledger]:
-    """Decide each event's commands in order, in memory (``_write`` writes the ledgers); the
-    bookings of all their customers are read in one statement."""
-    waitlists = {}
-    for event, _ in lines:
+def _decide_in_memory(
+    lines: list[tuple[Event, list[statements.InLine]]], now
+) -> dict[int, _Ledger]:
+    """Decide each event's commands in order, in memory (``_write`` writes the ledgers), with
+    the bookings their customers have there (read with the lines)."""
+    ledgers = {}
+    for event, line in lines:
         _repair_counters(event)
         # Waitlisted requests in promotion order (oldest first), read only if any exist.
+        waitlist = []
         if event.waitlist_size:
-            waitlists[event.pk] = statements.requests_in_line(event.pk, RequestStatus.WAITLISTED)
-    customers = {
-        event.pk: {c.customer_id for c in commands if c.customer_id}
-        | {r.customer_id for r in waitlists.get(event.pk, ())}
-        for event, commands in lines
-    }
-    bookings = statements.bookings_at_events(customers)
-    ledgers = {}
-    for event, commands in lines:
+            waitlist = statements.requests_in_line(event.pk, RequestStatus.WAITLISTED)
+        # One booking per customer and event: the rows of a customer's several requests agree.
+        bookings = {b.pk: b for _, b in [*line, *waitlist] if b is not None}
+        commands = [command for command, _ in line]
         ledger = _Ledger(
-            event, commands, now, waitlists.get(event.pk, []), bookings.get(event.pk, [])
+            event, commands, now, [request for request, _ in waitlist], list(bookings.values())
         )
         for command in commands:
             _decide_one(ledger, command)

@@ -7,7 +7,7 @@ Each statement here is what the ORM would have sent; the instances are the ORM's
 """
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -49,28 +49,26 @@ LOCKED_EVENT = JoinedRows([(Event, "e")], f"{EVENT} e", "e.id = %s", extra=_COUN
 LOCKED_EVENTS = JoinedRows(
     [(Event, "e")], f"{EVENT} e", "e.id IN ({events}) ORDER BY e.id", extra=_COUNTED, lock=True
 )
-REQUESTS_IN_LINE = JoinedRows(
-    [(BookingRequest, "r")],
-    f"{REQUEST} r",
-    "r.event_id = %s AND r.status = %s ORDER BY r.id LIMIT %s",
+# A line of requests comes with each requester's booking at the event (if any), read by the
+# (customer, event) key in the same statement: the decisions need them, and a read of its own
+# cost a statement per round.
+_WITH_BOOKING = (
+    f"LEFT JOIN {BOOKING} b ON b.customer_id = r.customer_id AND b.event_id = r.event_id"
 )
-BOOKINGS_OF_CUSTOMERS = JoinedRows(
-    [(Booking, "b")], f"{BOOKING} b", "b.event_id = %s AND b.customer_id IN ({customers})"
+REQUESTS_IN_LINE = JoinedRows(
+    [(BookingRequest, "r"), (Booking, "b")],
+    f"{REQUEST} r {_WITH_BOOKING}",
+    "r.event_id = %s AND r.status = %s ORDER BY r.id LIMIT %s",
 )
 # The heads of several events' lines of pending commands (PostgreSQL: one index walk per event,
 # each stopping at its own size), oldest first within each event.
 _PENDING = literal(RequestStatus.PENDING)
 LINES = JoinedRows(
-    [(BookingRequest, "r")],
+    [(BookingRequest, "r"), (Booking, "b")],
     "unnest(%s::bigint[], %s::integer[]) AS line (event_id, size) CROSS JOIN LATERAL "
     f"(SELECT * FROM {REQUEST} x WHERE x.event_id = line.event_id AND x.status = {_PENDING} "
-    "ORDER BY x.id LIMIT line.size) r",
+    f"ORDER BY x.id LIMIT line.size) r {_WITH_BOOKING}",
     "TRUE ORDER BY r.event_id, r.id",
-)
-BOOKINGS_AT_EVENTS = JoinedRows(
-    [(Booking, "b")],
-    f"{BOOKING} b",
-    "b.event_id IN ({events}) AND b.customer_id IN ({customers})",
 )
 # The events with pending commands, one index probe per event (request_pending_event_created,
 # the next event id after the last), not one row per pending command: a partition's run asks
@@ -151,12 +149,19 @@ def locked_events_with_pending(partition: int, owner_generation: int | None) -> 
     return _annotated(statement.fetch([*params, partition]), owner_generation)
 
 
-def requests_in_line(event_id: int, status: str, limit: int = NO_LIMIT) -> list[BookingRequest]:
+class InLine(NamedTuple):
+    """A request in its event's line, with its requester's booking there (None if none)."""
+
+    request: BookingRequest
+    booking: Booking | None
+
+
+def requests_in_line(event_id: int, status: str, limit: int = NO_LIMIT) -> list[InLine]:
     """The event's requests in ``status`` (pending, waitlisted), oldest first."""
-    return [row[0] for row in REQUESTS_IN_LINE.fetch([event_id, status, limit])]
+    return [InLine(*row) for row in REQUESTS_IN_LINE.fetch([event_id, status, limit])]
 
 
-def lines(sizes: dict[int, int]) -> dict[int, list[BookingRequest]]:
+def lines(sizes: dict[int, int]) -> dict[int, list[InLine]]:
     """The oldest ``size`` pending commands of each event (``{event id: size}``), oldest first;
     one statement on PostgreSQL, one per event elsewhere. Events with none are left out."""
     if connection.vendor != "postgresql":
@@ -166,35 +171,11 @@ def lines(sizes: dict[int, int]) -> dict[int, list[BookingRequest]]:
         [(event_id, size)] = sizes.items()
         commands = requests_in_line(event_id, RequestStatus.PENDING, size)
         return {event_id: commands} if commands else {}
-    grouped: dict[int, list[BookingRequest]] = {}
-    for (command,) in LINES.fetch([list(sizes), list(sizes.values())]):
-        grouped.setdefault(command.event_id, []).append(command)
+    grouped: dict[int, list[InLine]] = {}
+    for row in LINES.fetch([list(sizes), list(sizes.values())]):
+        in_line = InLine(*row)
+        grouped.setdefault(in_line.request.event_id, []).append(in_line)
     return grouped
-
-
-def bookings_of(event_id: int, customer_ids: Iterable[int]) -> list[Booking]:
-    customers = list(customer_ids)
-    if not customers:
-        return []
-    rows = BOOKINGS_OF_CUSTOMERS.fetch([event_id, *customers], customers=len(customers))
-    return [row[0] for row in rows]
-
-
-def bookings_at_events(customers_by_event: dict[int, set[int]]) -> dict[int, list[Booking]]:
-    """``bookings_of`` for several events in one statement: each event's bookings of its own
-    customers (``{event id: customer ids}``)."""
-    wanted = {e: c for e, c in customers_by_event.items() if c}
-    if len(wanted) <= 1:
-        return {e: bookings_of(e, c) for e, c in wanted.items()}
-    events, customers = list(wanted), sorted(set().union(*wanted.values()))
-    found: dict[int, list[Booking]] = {e: [] for e in events}
-    rows = BOOKINGS_AT_EVENTS.fetch(
-        [*events, *customers], events=len(events), customers=len(customers)
-    )
-    for (booking,) in rows:
-        if booking.customer_id in wanted[booking.event_id]:
-            found[booking.event_id].append(booking)
-    return found
 
 
 def events_with_pending(partition: int) -> list[int]:
