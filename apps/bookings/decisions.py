@@ -669,10 +669,12 @@ def _decide_in_memory(
         if event.waitlist_size:
             waitlist = statements.requests_in_line(event.pk, RequestStatus.WAITLISTED)
         # One booking per customer and event: the rows of a customer's several requests agree.
-        bookings = {b.pk: b for _, b in [*line, *waitlist] if b is not None}
-        commands = [command for command, _ in line]
+        bookings = {b.pk: b for _, b, _ in [*line, *waitlist] if b is not None}
+        for request, _, username in [*line, *waitlist]:
+            request.customer_username = username  # for the webhook payloads (outcomes)
+        commands = [command for command, _, _ in line]
         ledger = _Ledger(
-            event, commands, now, [request for request, _ in waitlist], list(bookings.values())
+            event, commands, now, [request for request, _, _ in waitlist], list(bookings.values())
         )
         for command in commands:
             _decide_one(ledger, command)

@@ -52,8 +52,14 @@ def outcome_data(*, events, outcomes) -> dict[int, dict]:
         if outcome.request.booking_id in loaded and not booking_field.is_cached(outcome.request):
             outcome.request.booking = loaded[outcome.request.booking_id]
     bookings = [b for o in outcomes for b in (o.booking, o.request.booking) if b is not None]
-    customer_ids = {b.customer_id for b in bookings}
-    usernames = _usernames(customer_ids)
+    # Usernames the decision already read with its commands (``customer_username``); the others
+    # (an event's cancellation reaches every booking's customer) in one query.
+    usernames = {
+        o.request.customer_id: o.request.customer_username
+        for o in outcomes
+        if getattr(o.request, "customer_username", None) is not None
+    }
+    usernames.update(_usernames({b.customer_id for b in bookings} - usernames.keys()))
     titles = {event.pk: event.title for event in events}
     other_events = {b.event_id for b in bookings} - set(titles)
     if other_events:

@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
+from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 
-from apps.accounts.models import Organizer
+from apps.accounts.models import Customer, Organizer
 from apps.audit.models import Action, HistoryPoint
 from apps.bookings.models import (
     SEAT_HOLDING_STATUSES,
@@ -50,15 +51,18 @@ LOCKED_EVENTS = JoinedRows(
     [(Event, "e")], f"{EVENT} e", "e.id IN ({events}) ORDER BY e.id", extra=_COUNTED, lock=True
 )
 # A line of requests comes with each requester's booking at the event (if any), read by the
-# (customer, event) key in the same statement: the decisions need them, and a read of its own
-# cost a statement per round.
+# (customer, event) key, and the customer's username (what webhook payloads show), in the same
+# statement: the decisions need them, and reads of their own cost two statements per round.
 _WITH_BOOKING = (
-    f"LEFT JOIN {BOOKING} b ON b.customer_id = r.customer_id AND b.event_id = r.event_id"
+    f"LEFT JOIN {BOOKING} b ON b.customer_id = r.customer_id AND b.event_id = r.event_id "
+    f"LEFT JOIN {Customer._meta.db_table} c ON c.id = r.customer_id "
+    f"LEFT JOIN {get_user_model()._meta.db_table} u ON u.id = c.user_id"
 )
 REQUESTS_IN_LINE = JoinedRows(
     [(BookingRequest, "r"), (Booking, "b")],
     f"{REQUEST} r {_WITH_BOOKING}",
     "r.event_id = %s AND r.status = %s ORDER BY r.id LIMIT %s",
+    extra=["u.username"],
 )
 # The heads of several events' lines of pending commands (PostgreSQL: one index walk per event,
 # each stopping at its own size), oldest first within each event.
@@ -69,6 +73,7 @@ LINES = JoinedRows(
     f"(SELECT * FROM {REQUEST} x WHERE x.event_id = line.event_id AND x.status = {_PENDING} "
     f"ORDER BY x.id LIMIT line.size) r {_WITH_BOOKING}",
     "TRUE ORDER BY r.event_id, r.id",
+    extra=["u.username"],
 )
 # The events with pending commands, one index probe per event (request_pending_event_created,
 # the next event id after the last), not one row per pending command: a partition's run asks
@@ -150,10 +155,12 @@ def locked_events_with_pending(partition: int, owner_generation: int | None) -> 
 
 
 class InLine(NamedTuple):
-    """A request in its event's line, with its requester's booking there (None if none)."""
+    """A request in its event's line, with its requester's booking there and username (None if
+    none: an organizer's command)."""
 
     request: BookingRequest
     booking: Booking | None
+    username: str | None
 
 
 def requests_in_line(event_id: int, status: str, limit: int = NO_LIMIT) -> list[InLine]:

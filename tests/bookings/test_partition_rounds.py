@@ -6,9 +6,10 @@ import re
 import pytest
 from django.db import connection
 
-from apps.bookings import statements
+from apps.bookings import outcomes, statements
+from apps.bookings.commands import request_command
 from apps.bookings.decisions import decide_partition
-from apps.bookings.models import BookingRequest, Reason, RequestStatus
+from apps.bookings.models import BookingRequest, CommandKind, Reason, RequestStatus
 from apps.events.models import Event
 from apps.webhooks import services as webhooks
 from apps.webhooks.models import WebhookDelivery
@@ -182,3 +183,52 @@ def test_a_round_reads_its_events_once_and_its_customers_bookings_with_their_lin
     # The lines (each command with its customer's booking) are one statement per event here
     # (SQLite); on PostgreSQL one for all (tests/integration/test_decision_statements.py).
     assert found["statements"] == {"events": 1, "lines": 3}
+
+
+def test_payloads_name_customers_read_with_the_line_and_the_others_in_one_query():
+    organizer = OrganizerFactory()
+    event = EventFactory(capacity=5, creator=organizer)
+    Event.objects.filter(pk=event.pk).update(partition=PARTITION)
+    SubscriptionFactory(
+        owner=organizer.user, event_types=["booking.confirmed", "booking.cancelled"]
+    )
+    customers = [CustomerFactory() for _ in range(3)]
+    for customer in customers:
+        book(event, customer)
+    usernames_read: list[str] = []
+
+    def spot(execute, sql, params, many, context):
+        if statements_named(sql, outcomes.USERNAMES.name) or sql.startswith(
+            "SELECT c.id, u.username"
+        ):
+            usernames_read.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(spot):
+        assert decide_partition(partition=PARTITION) == 3
+    confirmed = _payload_usernames("booking.confirmed")
+    assert confirmed == sorted(c.user.username for c in customers)
+    assert usernames_read == []  # they came with the line
+
+    # The organizer cancels the event: the bookings' customers are not the command's.
+    request_command(
+        user_id=organizer.user_id,
+        event=event,
+        kind=CommandKind.CANCEL_EVENT,
+        payload={"force": True},
+    )
+    with connection.execute_wrapper(spot):
+        assert decide_partition(partition=PARTITION) == 1
+    assert _payload_usernames("booking.cancelled") == confirmed
+    assert len(usernames_read) == 1
+
+
+def statements_named(sql: str, name: str) -> bool:
+    return sql.startswith(f"EXECUTE {name} ")
+
+
+def _payload_usernames(event_type: str) -> list[str]:
+    return sorted(
+        d.payload["data"]["booking"]["customer_username"]
+        for d in WebhookDelivery.objects.filter(event_type=event_type)
+    )
