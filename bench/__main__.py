@@ -36,8 +36,11 @@ from bench.load import drive, log, r3, wrk_binary
 from bench.report import markdown, plot, table
 from bench.scenarios import (
     OLD_PATH,
+    RATIO,
     backlog,
     embedded_scenario,
+    median_backlog,
+    median_of_pairs,
     scenario,
     seed,
     subscribe,
@@ -189,6 +192,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embedded-capacity", type=int, default=300)
     parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="hot, spread: old/new pairs run one after the other, ratios the median of the "
+        "pairs'; backlog: runs, the median one reported (default 3)",
+    )
+    parser.add_argument(
         "--no-durable",
         dest="durable",
         action="store_false",
@@ -204,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     if args.quick:
         args.requests, args.capacity = 1000, 200
         args.embedded_customers, args.embedded_capacity = 1000, 100
@@ -251,11 +263,21 @@ def main(argv: list[str] | None = None) -> int:
     for name, s in results["scenarios"].items():
         if "ratios" in s:
             print(f"{name}: " + ", ".join(f"{k} = {v}" for k, v in s["ratios"].items()))
+        if len(s.get("trials", ())) > 1:
+            print(
+                f"  median of {s['repeat']} pairs (figures above: pair {s['median_pair']}); "
+                "each pair's answered ratio and p99 new/old: "
+                + ", ".join(
+                    f"{t['ratios'][RATIO]} / {t['ratios']['p99_decision_new_over_old']}"
+                    for t in s["trials"]
+                )
+            )
     if "backlog" in results:
         b = results["backlog"]
         print(
             f"backlog (worker only): {b['decided']} decisions in "
             f"{b['seconds_from_doorbell_to_last_decision']}s = {b['decisions_per_second']}/s"
+            f" (median of runs: {b.get('trials_decisions_per_second')})"
         )
     if "invariants" in results:
         print(f"invariants ok: {results['invariants'].get('ok')}")
@@ -317,19 +339,23 @@ def run_scaled(args, wanted: list[str], results: dict) -> None:
             for name, events in plan.items():
                 if name not in wanted:
                     continue
-                results["scenarios"][name] = scenario(
-                    stack,
-                    db,
-                    idle,
-                    name=name,
-                    requests=args.requests,
-                    capacity=args.capacity,
-                    events=events,
-                    concurrency=args.concurrency,
-                    settle_timeout=args.settle_timeout,
-                    subscriptions=args.subscriptions,
-                    meter=meter,
-                )
+                pairs = [
+                    scenario(
+                        stack,
+                        db,
+                        idle,
+                        name=name,
+                        requests=args.requests,
+                        capacity=args.capacity,
+                        events=events,
+                        concurrency=args.concurrency,
+                        settle_timeout=args.settle_timeout,
+                        subscriptions=args.subscriptions,
+                        meter=meter,
+                    )
+                    for _ in range(args.repeat)
+                ]
+                results["scenarios"][name] = median_of_pairs(pairs)
             if "hot" in wanted:
                 results["limits"] = {
                     "old": old_design_limits(
@@ -350,14 +376,19 @@ def run_scaled(args, wanted: list[str], results: dict) -> None:
                     wait=args.wait,
                 )
             if "backlog" in wanted:
-                results["backlog"] = backlog(
-                    stack,
-                    db,
-                    idle,
-                    requests=args.requests,
-                    capacity=args.capacity,
-                    timeout=args.settle_timeout,
-                    subscriptions=args.subscriptions,
+                results["backlog"] = median_backlog(
+                    [
+                        backlog(
+                            stack,
+                            db,
+                            idle,
+                            requests=args.requests,
+                            capacity=args.capacity,
+                            timeout=args.settle_timeout,
+                            subscriptions=args.subscriptions,
+                        )
+                        for _ in range(args.repeat)
+                    ]
                 )
                 results.setdefault("limits", {})["new"] = {
                     "ceiling_decisions_per_second_one_worker": results["backlog"][

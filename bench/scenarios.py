@@ -17,6 +17,7 @@ Definitions (README, "Performance"):
 """
 
 import json
+import statistics
 import time
 
 from bench.cpu import CpuMeter
@@ -263,6 +264,56 @@ def scenario(
         "old": old,
         "ratios": ratios,
     }
+
+
+# What each pair (and each backlog run) of a repeated scenario keeps in ``trials``.
+TRIAL_FIGURES = {
+    "new": ["accepted_per_second", "time_to_decision_seconds", "cpu_ms_per_request"],
+    "old": ["bookings_per_second", "time_to_decision_seconds", "cpu_ms_per_request"],
+}
+RATIO = "accepted_per_s_new_over_booking_per_s_old"
+
+
+def median_of_pairs(trials: list[dict]) -> dict:
+    """A scenario run as several old/new pairs, one after the other: each ratio is the median of
+    the pairs' ratios (a slow moment of a shared machine moves one pair, and both designs of a
+    pair run within the same half minute); the designs' figures are those of the pair whose
+    answered-per-second ratio is the median of the pairs'. Every pair's ratios and figures are
+    kept in ``trials``."""
+    chosen = _median_trial(trials, lambda t: t["ratios"][RATIO] or 0)
+    ratios = {
+        name: r3(statistics.median(values))
+        for name in chosen["ratios"]
+        if (values := [t["ratios"][name] for t in trials if t["ratios"][name] is not None])
+    }
+    return {
+        **chosen,
+        "ratios": ratios,
+        "repeat": len(trials),
+        "median_pair": trials.index(chosen) + 1,
+        "trials": [
+            {
+                "ratios": t["ratios"],
+                **{d: {k: t[d][k] for k in keys if k in t[d]} for d, keys in TRIAL_FIGURES.items()},
+            }
+            for t in trials
+        ],
+    }
+
+
+def median_backlog(trials: list[dict]) -> dict:
+    """Backlog runs (each its own event): the run with the median rate, and every run's rate."""
+    chosen = _median_trial(trials, lambda t: t["decisions_per_second"] or 0)
+    return {
+        **chosen,
+        "repeat": len(trials),
+        "trials_decisions_per_second": [t["decisions_per_second"] for t in trials],
+    }
+
+
+def _median_trial(trials: list[dict], key) -> dict:
+    """The trial at the median of ``key`` (the lower middle one of an even number)."""
+    return sorted(trials, key=key)[(len(trials) - 1) // 2]
 
 
 def waiting_scenario(
