@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--spread-events", type=int, default=50)
     parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--web-threads", type=int, default=16)
+    parser.add_argument("--web-threads", type=int, default=24)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--subscriptions", type=int, default=2)
     parser.add_argument("--settle-timeout", type=float, default=240)
