@@ -53,17 +53,28 @@ LOCKED_EVENTS = JoinedRows(
 # A line of requests comes with each requester's booking at the event (if any), read by the
 # (customer, event) key, and the customer's username (what webhook payloads show), in the same
 # statement: the decisions need them, and reads of their own cost two statements per round.
-_WITH_BOOKING = (
-    f"LEFT JOIN {BOOKING} b ON b.customer_id = r.customer_id AND b.event_id = r.event_id "
+# PostgreSQL: the booking in a subquery of its own (OFFSET 0 keeps it one), so that it is one
+# probe of the (customer, event) key per request: joined directly, the planner knew the event
+# from the line's condition and probed by the event alone (a generic plan on a grown database:
+# all of the event's bookings read for each request) or by the customer alone.
+_WITH_BOOKING = {
+    "postgresql": f"LEFT JOIN LATERAL (SELECT * FROM {BOOKING} k WHERE k.customer_id = "
+    "r.customer_id AND k.event_id = r.event_id OFFSET 0) b ON TRUE",
+    "other": f"LEFT JOIN {BOOKING} b ON b.customer_id = r.customer_id AND b.event_id = r.event_id",
+}
+_WITH_USERNAME = (
     f"LEFT JOIN {Customer._meta.db_table} c ON c.id = r.customer_id "
     f"LEFT JOIN {get_user_model()._meta.db_table} u ON u.id = c.user_id"
 )
-REQUESTS_IN_LINE = JoinedRows(
-    [(BookingRequest, "r"), (Booking, "b")],
-    f"{REQUEST} r {_WITH_BOOKING}",
-    "r.event_id = %s AND r.status = %s ORDER BY r.id LIMIT %s",
-    extra=["u.username"],
-)
+REQUESTS_IN_LINE = {
+    vendor: JoinedRows(
+        [(BookingRequest, "r"), (Booking, "b")],
+        f"{REQUEST} r {with_booking} {_WITH_USERNAME}",
+        "r.event_id = %s AND r.status = %s ORDER BY r.id LIMIT %s",
+        extra=["u.username"],
+    )
+    for vendor, with_booking in _WITH_BOOKING.items()
+}
 # The heads of several events' lines of pending commands (PostgreSQL: one index walk per event,
 # each stopping at its own size), oldest first within each event.
 _PENDING = literal(RequestStatus.PENDING)
@@ -71,7 +82,7 @@ LINES = JoinedRows(
     [(BookingRequest, "r"), (Booking, "b")],
     "unnest(%s::bigint[], %s::integer[]) AS line (event_id, size) CROSS JOIN LATERAL "
     f"(SELECT * FROM {REQUEST} x WHERE x.event_id = line.event_id AND x.status = {_PENDING} "
-    f"ORDER BY x.id LIMIT line.size) r {_WITH_BOOKING}",
+    f"ORDER BY x.id LIMIT line.size) r {_WITH_BOOKING['postgresql']} {_WITH_USERNAME}",
     "TRUE ORDER BY r.event_id, r.id",
     extra=["u.username"],
 )
@@ -134,6 +145,11 @@ def locked_events(
     return _annotated(rows, owner_generation)
 
 
+def _vendor() -> str:
+    """Which of a statement's written-out forms this database takes."""
+    return "postgresql" if connection.vendor == "postgresql" else "other"
+
+
 def _annotated(rows: list[list], owner_generation: int | None) -> list[Event]:
     found = []
     for event, seats, waitlisted, owned in rows:
@@ -148,9 +164,7 @@ def locked_events_with_pending(partition: int, owner_generation: int | None) -> 
     statement (the events with a pending command are few of all events: the recursive walk
     of ``events_with_pending`` finds them, each event's row is then read by its key)."""
     params = [*SEAT_HOLDING_STATUSES, RequestStatus.WAITLISTED, partition, owner_generation]
-    statement = LOCKED_EVENTS_WITH_PENDING[
-        "postgresql" if connection.vendor == "postgresql" else "other"
-    ]
+    statement = LOCKED_EVENTS_WITH_PENDING[_vendor()]
     return _annotated(statement.fetch([*params, partition]), owner_generation)
 
 
@@ -165,7 +179,8 @@ class InLine(NamedTuple):
 
 def requests_in_line(event_id: int, status: str, limit: int = NO_LIMIT) -> list[InLine]:
     """The event's requests in ``status`` (pending, waitlisted), oldest first."""
-    return [InLine(*row) for row in REQUESTS_IN_LINE.fetch([event_id, status, limit])]
+    statement = REQUESTS_IN_LINE[_vendor()]
+    return [InLine(*row) for row in statement.fetch([event_id, status, limit])]
 
 
 def lines(sizes: dict[int, int]) -> dict[int, list[InLine]]:

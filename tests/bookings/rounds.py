@@ -90,7 +90,7 @@ def kinds_of(sql: str) -> list[str]:
         statements.LOCKED_EVENT.name: "events",
         statements.LOCKED_EVENTS.name: "events",
         statements.LOCKED_EVENTS_WITH_PENDING["postgresql"].name: "events",
-        statements.REQUESTS_IN_LINE.name: "lines",
+        statements.REQUESTS_IN_LINE["postgresql"].name: "lines",
         statements.LINES.name: "lines",
     }
     found = re.match(r"EXECUTE (\w+)", sql)

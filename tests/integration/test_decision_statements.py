@@ -73,3 +73,68 @@ def test_a_round_reads_its_events_and_its_lines_with_their_bookings_in_one_state
     assert found["outcomes"] == [list(line) for line in EXPECTED]
     assert found["seats_taken"] == {"a": 2, "b": 2, "c": 1}
     assert found["statements"] == {"events": 1, "lines": 1}
+
+
+LINE_PLAN = """
+import json
+from django.db import connection, transaction
+from apps.accounts.models import Customer
+from apps.accounts.tokens import user_ids_for_keys
+from apps.bookings import statements
+from apps.bookings.models import Booking, BookingRequest, CommandKind
+from apps.events.models import Event
+
+seeded = json.loads({seeded!r})
+event, *others = Event.objects.filter(pk__in=seeded["events"]).order_by("pk")
+customers = list(Customer.objects.filter(user_id__in=user_ids_for_keys(seeded["tokens"]))
+                 .order_by("pk"))
+booked, waiting = customers[:300], customers[300:]
+
+def nodes(node):
+    yield node
+    for child in node.get("Plans", []):
+        yield from nodes(child)
+
+with transaction.atomic():  # all taken back: the stack's other tests see none of it
+    Booking.objects.bulk_create([Booking(customer=c, event=event, seats=1) for c in booked])
+    # The waiting customers are regulars: bookings at every other event.
+    Booking.objects.bulk_create(
+        [Booking(customer=c, event=e, seats=1) for c in waiting for e in others])
+    BookingRequest.objects.bulk_create([BookingRequest(kind=CommandKind.BOOK,
+        user_id=c.user_id, customer=c, event=event) for c in waiting])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    line = statements.requests_in_line(event.pk, "pending")  # prepares the statement
+    name = statements.REQUESTS_IN_LINE["postgresql"].name
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE {{name}} (%s, 'pending', 500)",
+                       [event.pk])
+        [plan] = cursor.fetchone()[0]
+    transaction.set_rollback(True)
+walked = list(nodes(plan["Plan"]))
+print(json.dumps({{
+    "line": len(line),
+    "with_username": sum(1 for _, _, username in line if username),
+    # EXPLAIN gives rows per loop: times the loops, all the rows read and dropped.
+    "rows_walked_past": sum(n.get("Rows Removed by Join Filter", 0) * n["Actual Loops"]
+                            for n in walked)
+        + sum(n.get("Rows Removed by Filter", 0) * n["Actual Loops"] for n in walked
+              if n.get("Relation Name") == "bookings_booking"),
+}}))
+"""
+
+
+def test_a_lines_commands_find_their_bookings_by_key_in_the_generic_plan(scaled_stack):
+    """Each command's booking is one probe of the (customer, event) key, even in the prepared
+    statement's generic plan. Joined directly, the planner knew the event from the line's
+    condition: it read all of the event's bookings for each command on one grown database, and
+    here, where the customers are regulars with bookings at 39 other events, all of each
+    customer's (3,900 rows read and dropped for 100 commands)."""
+    seeded = scaled_stack.manage(
+        "seed_crowd", "--customers", "400", "--capacity", "400", "--events", "40"
+    )
+
+    found = shell_json(scaled_stack, LINE_PLAN.format(seeded=seeded.strip().splitlines()[-1]))
+
+    assert found == {"line": 100, "with_username": 100, "rows_walked_past": 0}
