@@ -351,6 +351,9 @@ WEBHOOK_RETRY_SCHEDULE = env.list(
     cast=float,
     default=[5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800],
 )
+# How often beat publishes the deliveries that are due and not handed over (retries, lost
+# hand-overs).
+WEBHOOK_SCHEDULE_INTERVAL_SECONDS = env.float("WEBHOOK_SCHEDULE_INTERVAL_SECONDS", default=5.0)
 # Each subscription turns an outcome into one signed POST: a bound on the amplification.
 WEBHOOK_MAX_SUBSCRIPTIONS_PER_USER = env.int("WEBHOOK_MAX_SUBSCRIPTIONS_PER_USER", default=10)
 # A subscription whose deliveries failed this many times in a row is disabled.

@@ -88,6 +88,6 @@ def beat_schedule() -> dict:
         },
         "schedule-due-webhooks": {
             "task": SCHEDULE_WEBHOOKS_TASK,
-            "schedule": 5.0,
+            "schedule": settings.WEBHOOK_SCHEDULE_INTERVAL_SECONDS,
         },
     }

@@ -71,6 +71,12 @@ def test_readiness_looks_for_leases_under_the_names_the_workers_take_them():
     assert leases.partition_lease(3).name == routing.lease_name(3)
 
 
+def test_beat_publishes_due_webhook_deliveries_as_often_as_configured(settings):
+    settings.WEBHOOK_SCHEDULE_INTERVAL_SECONDS = 42.0
+    schedule = routing.beat_schedule()["schedule-due-webhooks"]
+    assert schedule == {"task": routing.SCHEDULE_WEBHOOKS_TASK, "schedule": 42.0}
+
+
 def test_beat_records_hold_expiries_on_the_general_queue():
     schedule = routing.beat_schedule()
     assert schedule["expire-lapsed-holds"]["task"] == routing.EXPIRE_HOLDS_TASK
