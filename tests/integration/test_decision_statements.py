@@ -78,22 +78,15 @@ def test_a_round_reads_its_events_and_its_lines_with_their_bookings_in_one_state
 LINE_PLAN = """
 import json
 from django.db import connection, transaction
-from apps.accounts.models import Customer
-from apps.accounts.tokens import user_ids_for_keys
 from apps.bookings import statements
 from apps.bookings.models import Booking, BookingRequest, CommandKind
 from apps.events.models import Event
+from tests.integration.plans import crowd_customers, rows_walked_past
 
 seeded = json.loads({seeded!r})
 event, *others = Event.objects.filter(pk__in=seeded["events"]).order_by("pk")
-customers = list(Customer.objects.filter(user_id__in=user_ids_for_keys(seeded["tokens"]))
-                 .order_by("pk"))
+customers = crowd_customers(seeded)
 booked, waiting = customers[:300], customers[300:]
-
-def nodes(node):
-    yield node
-    for child in node.get("Plans", []):
-        yield from nodes(child)
 
 with transaction.atomic():  # all taken back: the stack's other tests see none of it
     Booking.objects.bulk_create([Booking(customer=c, event=event, seats=1) for c in booked])
@@ -112,15 +105,10 @@ with transaction.atomic():  # all taken back: the stack's other tests see none o
                        [event.pk])
         [plan] = cursor.fetchone()[0]
     transaction.set_rollback(True)
-walked = list(nodes(plan["Plan"]))
 print(json.dumps({{
     "line": len(line),
     "with_username": sum(1 for _, _, username in line if username),
-    # EXPLAIN gives rows per loop: times the loops, all the rows read and dropped.
-    "rows_walked_past": sum(n.get("Rows Removed by Join Filter", 0) * n["Actual Loops"]
-                            for n in walked)
-        + sum(n.get("Rows Removed by Filter", 0) * n["Actual Loops"] for n in walked
-              if n.get("Relation Name") == "bookings_booking"),
+    "rows_walked_past": rows_walked_past(plan),
 }}))
 """
 

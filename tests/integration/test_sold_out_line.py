@@ -128,22 +128,14 @@ PLAN = """
 import json
 from django.db import connection, transaction
 from django.utils import timezone
-from apps.accounts.models import Customer
-from apps.accounts.tokens import user_ids_for_keys
 from apps.bookings import statements
 from apps.bookings.models import Booking, BookingRequest, CommandKind
 from apps.events.models import Event
+from tests.integration.plans import crowd_customers, nodes, rows_walked_past
 
 seeded = json.loads({seeded!r})
 first, second = Event.objects.filter(pk__in=seeded["events"]).order_by("pk")
-customers = list(Customer.objects.filter(user_id__in=user_ids_for_keys(seeded["tokens"]))
-                 .order_by("pk"))
-booked, refused = customers[:300], customers[300:]
-
-def nodes(node):
-    yield node
-    for child in node.get("Plans", []):
-        yield from nodes(child)
+booked, refused = crowd_customers(seeded)[:300], crowd_customers(seeded)[300:]
 
 with transaction.atomic():  # all taken back: the stack's other tests see none of it
     Booking.objects.bulk_create([Booking(customer=c, event=first, seats=1) for c in booked])
@@ -160,10 +152,10 @@ with transaction.atomic():  # all taken back: the stack's other tests see none o
         cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statements.REFUSE_HEAD_OF_LINE, params)
         [plan] = cursor.fetchone()[0]
     transaction.set_rollback(True)
-walked = list(nodes(plan["Plan"]))
+[update] = [n for n in nodes(plan["Plan"]) if n.get("Operation") == "Update"]
 print(json.dumps({{
-    "refused": next(n["Actual Rows"] for n in walked if n.get("Operation") == "Update"),
-    "rows_walked_past": sum(n.get("Rows Removed by Join Filter", 0) for n in walked),
+    "refused": update["Actual Rows"],
+    "rows_walked_past": rows_walked_past(plan),
 }}))
 """
 
