@@ -54,5 +54,9 @@ def pre_request(worker, req) -> None:
 def post_worker_init(worker) -> None:
     """The application is loaded: what it built lives as long as the worker, so it is put out
     of the garbage collector's reach (``gc.freeze``); full collections then walk only what
-    requests create (as in the Celery workers, ``config/celery.py``)."""
+    requests create (as in the Celery workers, ``config/celery.py``). The worker's request
+    threads set how many requests may wait for their decision at once (``workers.wakeups``)."""
+    from workers import wakeups
+
+    wakeups.serve_with_threads(worker.cfg.threads)
     gc.freeze()

@@ -275,8 +275,9 @@ BOOKING_PARTITIONS = env.int("BOOKING_PARTITIONS", default=8)
 # Prefer: wait=N is capped at this many seconds.
 BOOKING_WAIT_MAX_SECONDS = env.float("BOOKING_WAIT_MAX_SECONDS", default=30.0)
 # Requests of one web process that may wait at once (each holds a web thread); beyond it a
-# Prefer: wait request is answered 202 at once, without Preference-Applied.
-BOOKING_WAITERS_PER_PROCESS = env.int("BOOKING_WAITERS_PER_PROCESS", default=8)
+# Prefer: wait request is answered 202 at once, without Preference-Applied. Unset: half the
+# process's request threads (gunicorn's --threads), so the other half always serves; 0: no wait.
+BOOKING_WAITERS_PER_PROCESS = env.int("BOOKING_WAITERS_PER_PROCESS", default=None)
 # A waiter is woken by the worker's announcement; without one it re-reads its row this often.
 BOOKING_WAIT_RECHECK_SECONDS = env.float("BOOKING_WAIT_RECHECK_SECONDS", default=2.0)
 WAITER_DIR = DATA_DIR / "waiters"

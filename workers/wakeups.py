@@ -7,7 +7,8 @@ After each decision batch commits, the worker announces the decided requests' id
 requests waiting on those ids. A waiter still checks its row once before sleeping (the decision
 may have come first) and again after ``BOOKING_WAIT_RECHECK_SECONDS`` without news (a lost
 announcement costs that long, never a wrong answer). ``BOOKING_WAITERS_PER_PROCESS`` caps how
-many requests of one process wait at once: each holds a web thread.
+many requests of one process wait at once, half its request threads unless set: each waiter holds
+a thread, and the other half keeps serving whatever the waiters wait for.
 
 This module imports nothing from ``apps``: the booking service announces, the API waits.
 """
@@ -153,6 +154,28 @@ def announce(request_ids: list[int]) -> None:
         logger.warning("decisions not announced to waiting requests", exc_info=True)
 
 
+# The request threads of this web process: told by the web server once its worker is up
+# (``config/gunicorn.py``); this many elsewhere (``runserver``, the tests).
+_request_threads = 8
+
+
+def serve_with_threads(threads: int) -> None:
+    """The web server's worker serves requests with ``threads`` threads."""
+    global _request_threads
+    _request_threads = threads
+
+
+def waiter_cap() -> int:
+    """How many requests of this process may wait at once: ``BOOKING_WAITERS_PER_PROCESS``, or
+    half the process's request threads (at least one). Were every thread allowed to wait, a
+    burst of ``Prefer: wait`` (or a stopped partition worker) would leave the process no thread
+    for anything else (health checks included) for up to ``BOOKING_WAIT_MAX_SECONDS``."""
+    configured = settings.BOOKING_WAITERS_PER_PROCESS
+    if configured is not None:
+        return configured
+    return max(1, _request_threads // 2)
+
+
 _listener_lock = threading.Lock()
 _listener: dict[int, Waiters] = {}
 
@@ -166,7 +189,7 @@ def waiters() -> Waiters:
         return found
     with _listener_lock:
         if pid not in _listener:
-            registry = Waiters(settings.BOOKING_WAITERS_PER_PROCESS)
+            registry = Waiters(waiter_cap())
             ready = threading.Event()
             threading.Thread(
                 target=channel().listen, args=(registry, ready), name="wakeups", daemon=True

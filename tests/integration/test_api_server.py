@@ -1,20 +1,26 @@
 """The API under a real gunicorn (two processes): a refused body never breaks a keep-alive
-connection, and throttle counts are shared by the processes."""
+connection, throttle counts are shared by the processes, and requests waiting for their
+decision leave each process threads for the others."""
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
+from devtools.stack import poll
 from workers.launcher import gunicorn_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGIN_LIMIT = 4
+THREADS = 2  # per gunicorn process
 
 
 def _free_port() -> int:
@@ -24,8 +30,6 @@ def _free_port() -> int:
 
 
 def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -39,13 +43,11 @@ def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) 
 
 
 @pytest.fixture(scope="module")
-def api_server(tmp_path_factory):
-    """The API under gunicorn as the launcher starts it, two processes, on the embedded
-    default (no booking workers needed here)."""
+def api_env(tmp_path_factory):
+    """The environment of the API server and of its management commands."""
     data = tmp_path_factory.mktemp("apiserver")
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
-    for name in ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL"):
+    for name in ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "BOOKING_WAITERS_PER_PROCESS"):
         env.pop(name, None)
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
@@ -53,6 +55,14 @@ def api_server(tmp_path_factory):
         LOG_LEVEL="WARNING",
         THROTTLE_LOGIN_PER_USERNAME=f"{LOGIN_LIMIT}/min",
     )
+    return env
+
+
+@pytest.fixture(scope="module")
+def api_server(api_env):
+    """The API under gunicorn as the launcher starts it, two processes of two threads, on the
+    embedded default, with no booking workers: a command stays pending."""
+    env, data, port = api_env, Path(api_env["DATA_DIR"]), _free_port()
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
         cwd=ROOT,
@@ -62,7 +72,7 @@ def api_server(tmp_path_factory):
     )
     with open(data / "gunicorn.log", "ab") as log:
         process = subprocess.Popen(
-            gunicorn_argv(f"127.0.0.1:{port}", 2, 2),
+            gunicorn_argv(f"127.0.0.1:{port}", 2, THREADS),
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -161,3 +171,53 @@ def test_login_throttle_counts_are_shared_by_every_gunicorn_process(api_server):
 
     assert statuses[:LOGIN_LIMIT] == [401] * LOGIN_LIMIT, statuses
     assert set(statuses[LOGIN_LIMIT:]) == {429}, statuses
+
+
+def test_waiting_requests_leave_every_process_threads_for_other_requests(api_server, api_env):
+    """Half of a process's threads may wait for a decision (``Prefer: wait``): here one of two.
+    No partition worker runs, so a request that waits does so to the end of its wait; the others
+    are answered ``202`` at once, without ``Preference-Applied``, and the API keeps answering
+    while the waiters wait."""
+    seeded = json.loads(
+        subprocess.run(
+            [sys.executable, "manage.py", "seed_crowd", "--customers", "4", "--capacity", "10"],
+            cwd=ROOT,
+            env=api_env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    [event] = seeded["events"]
+    base = f"http://127.0.0.1:{api_server}"
+
+    def book(token: str) -> tuple[httpx.Response, float]:
+        with httpx.Client(base_url=base, timeout=60) as client:  # a connection of its own
+            response = client.post(
+                "/bookingapi/booking/",
+                json={"event": event},
+                headers={"Authorization": f"Token {token}", "Prefer": "wait=8"},
+            )
+        return response, time.monotonic()
+
+    with ThreadPoolExecutor(len(seeded["tokens"])) as pool:
+        bookings = [pool.submit(book, token) for token in seeded["tokens"]]
+        poll(lambda: sum(f.done() for f in bookings) >= 2, timeout=60, what="202s at once")
+        with httpx.Client(base_url=base, timeout=60) as client:
+            health = [client.get("/health/").status_code for _ in range(4)]
+        health_answered = time.monotonic()
+        answers = [f.result() for f in bookings]
+
+    waited = [(r, at) for r, at in answers if "Preference-Applied" in r.headers]
+    at_once = [r for r, _ in answers if "Preference-Applied" not in r.headers]
+    assert health == [200] * 4
+    assert 1 <= len(waited) <= 2  # at most one per process: half of its 2 threads
+    assert len(at_once) == len(answers) - len(waited)
+    assert {r.status_code for r in at_once} == {202}
+    for response, answered in waited:
+        assert response.status_code == 202
+        assert response.headers["Preference-Applied"] == "wait=8"
+        assert answered > health_answered  # the API answered while they waited
