@@ -303,6 +303,10 @@ BOOKING_STALL_SECONDS = env.float("BOOKING_STALL_SECONDS", default=30.0)
 # While a doorbell waits unanswered, requests for the same event do not ring again; a lost
 # doorbell delays its event by at most this long. 0 rings on every request.
 BOOKING_DOORBELL_TTL_SECONDS = env.float("BOOKING_DOORBELL_TTL_SECONDS", default=2.0)
+# A busy partition's worker (its last run ended less than five lingers ago) waits this long
+# before a run, its latch still set: the commands recorded meanwhile join the run instead of
+# ringing for one of their own. With latches only; 0 turns it off.
+BOOKING_DOORBELL_LINGER_SECONDS = env.float("BOOKING_DOORBELL_LINGER_SECONDS", default=0.01)
 DOORBELL_DIR = DATA_DIR / "doorbells"
 
 # --- Celery -------------------------------------------------------------------------------------

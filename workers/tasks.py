@@ -2,8 +2,10 @@
 the request side publishes them by name (``apps.bookings.commands.ring``)."""
 
 import logging
+import time
 
 from celery import shared_task
+from django.conf import settings
 
 from apps.bookings import expiries, sweeper
 from apps.bookings.decisions import decide_partition
@@ -24,7 +26,34 @@ def decide_event(event_id: int, partition: int | None = None) -> int:
         partition = Event.objects.filter(pk=event_id).values_list("partition", flat=True).first()
         if partition is None:
             return 0
+    if _busy(partition):
+        time.sleep(settings.BOOKING_DOORBELL_LINGER_SECONDS)
     latch().clear(partition)  # before reading: a request that rings after this gets a new run
+    try:
+        return _decide(event_id, partition)
+    finally:
+        _last_run_ended[partition] = time.monotonic()
+
+
+# When this process's last run of each partition ended (time.monotonic()).
+_last_run_ended: dict[int, float] = {}
+
+
+def _busy(partition: int) -> bool:
+    """Whether a run of ``partition`` should linger first: runs follow one another (the last
+    one ended less than five lingers ago), so commands are arriving a few at a time, and each
+    run's fixed cost (the task, its transaction, its statements, its announcements) would be
+    paid for a handful of them. While it lingers the latch stays set, so the requests recorded
+    meanwhile do not ring; the run that follows reads them all. A first doorbell after a quiet
+    spell (a backlog's, a lone request's) runs at once. Only with latches: without them every
+    request rings, and every one of those doorbells would linger."""
+    linger = settings.BOOKING_DOORBELL_LINGER_SECONDS
+    if linger <= 0 or settings.BOOKING_DOORBELL_TTL_SECONDS <= 0:
+        return False
+    return time.monotonic() - _last_run_ended.get(partition, float("-inf")) < 5 * linger
+
+
+def _decide(event_id: int, partition: int) -> int:
     ownership = leases.current()
     if ownership is None:  # not a lease-holding process (the in-process test worker)
         return decide_partition(partition=partition, first_event_id=event_id)

@@ -2,6 +2,7 @@
 
 import os
 import time
+from types import SimpleNamespace
 
 import pytest
 from kombu.exceptions import OperationalError
@@ -89,3 +90,89 @@ def test_one_doorbell_decides_every_waiting_event_of_its_partition(organizer):
 
     pending = BookingRequest.objects.filter(status=RequestStatus.PENDING)
     assert list(pending.values_list("event_id", flat=True)) == [elsewhere.pk]
+
+
+# --- lingering: a busy partition's run waits a moment, so commands join it --------------------
+
+
+@pytest.fixture
+def lingering(settings, monkeypatch, rung):
+    """Latches on (a file latch), a 10 ms linger, no run of any partition yet in this process;
+    ``time.sleep`` in the task recorded instead of slept, running what the test puts in
+    ``lingering.meanwhile``."""
+    settings.BOOKING_DOORBELL_TTL_SECONDS = 60.0
+    settings.BOOKING_DOORBELL_LINGER_SECONDS = 0.01
+    monkeypatch.setattr(tasks, "_last_run_ended", {})
+    monkeypatch.setattr(tasks, "latch", doorbells.latch)  # the worker clears the same latch
+    slept, meanwhile = [], []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        while meanwhile:
+            meanwhile.pop(0)()
+
+    monkeypatch.setattr(tasks.time, "sleep", sleep)
+    return SimpleNamespace(slept=slept, meanwhile=meanwhile, rung=rung)
+
+
+def _book(event, django_capture_on_commit_callbacks):
+    from apps.bookings.commands import request_command
+    from apps.bookings.models import CommandKind
+    from tests.factories import CustomerFactory
+
+    customer = CustomerFactory()
+    with django_capture_on_commit_callbacks(execute=True):  # rings once committed
+        command, _ = request_command(
+            user_id=customer.user_id, event=event, kind=CommandKind.BOOK, customer_id=customer.pk
+        )
+    return command
+
+
+@pytest.mark.django_db
+def test_a_busy_partitions_run_lingers_and_decides_what_arrived_meanwhile(
+    lingering, organizer, django_capture_on_commit_callbacks
+):
+    from apps.bookings.models import BookingRequest, RequestStatus
+    from tests.factories import EventFactory
+
+    event = EventFactory(creator=organizer, partition=1)
+    _book(event, django_capture_on_commit_callbacks)
+    assert tasks.decide_event(event.pk, 1) == 1
+    assert lingering.slept == []  # the first run after a quiet spell: at once
+
+    _book(event, django_capture_on_commit_callbacks)  # rings: the run above cleared the latch
+    late = []
+    lingering.meanwhile.append(
+        lambda: late.append(_book(event, django_capture_on_commit_callbacks))
+    )
+    assert tasks.decide_event(event.pk, 1) == 2  # its own command and the one that came late
+
+    assert lingering.slept == [0.01]
+    assert len(lingering.rung) == 2  # the late command did not ring: the latch was still set
+    late[0].refresh_from_db()
+    assert late[0].status != RequestStatus.PENDING
+    assert not BookingRequest.objects.filter(status=RequestStatus.PENDING).exists()
+
+
+@pytest.mark.django_db
+def test_a_run_long_after_the_last_one_does_not_linger(lingering, organizer):
+    from tests.factories import EventFactory
+
+    event = EventFactory(creator=organizer, partition=1)
+    tasks._last_run_ended[1] = time.monotonic() - 1.0  # a second ago: a hundred lingers
+
+    tasks.decide_event(event.pk, 1)
+
+    assert lingering.slept == []
+
+
+@pytest.mark.django_db
+def test_without_latches_no_run_lingers(lingering, settings, organizer):
+    from tests.factories import EventFactory
+
+    settings.BOOKING_DOORBELL_TTL_SECONDS = 0.0  # every request rings: nothing to gather
+    event = EventFactory(creator=organizer, partition=1)
+    tasks.decide_event(event.pk, 1)
+    tasks.decide_event(event.pk, 1)
+
+    assert lingering.slept == []
