@@ -6,6 +6,8 @@ import sys
 from devtools.stack import ROOT, Stack, shell_json
 from tests.integration.crowd import decision_counts, flash_crowd, settle
 
+# An event on every partition; with a partition count to move to, only events that count moves
+# (growing from 4 to 8, an event stays where it is one time in two).
 PER_PARTITION = """
 import json
 from datetime import timedelta
@@ -13,12 +15,16 @@ from django.conf import settings
 from django.utils import timezone
 from apps.accounts.models import Organizer
 from apps.events.services import create_event
+from workers.routing import partition_for_key
 organizer = Organizer.objects.first()
 start = timezone.now() + timedelta(days=30)
-chosen = {}
+moving_to = {moving_to}
+chosen = {{}}
 while len(chosen) < settings.BOOKING_PARTITIONS:
     event = create_event(creator=organizer, title="spread", start_time=start,
                          end_time=start + timedelta(hours=2), capacity=3)
+    if moving_to and partition_for_key(str(event.uid), moving_to) == event.partition:
+        continue
     chosen.setdefault(event.partition, event.pk)
 print(json.dumps([chosen[p] for p in sorted(chosen)]))
 """
@@ -59,10 +65,11 @@ def with_partitions(stack: Stack, count: int) -> Stack:
     return Stack(stack.data_dir, env={**stack.env, "BOOKING_PARTITIONS": str(count)})
 
 
-def events_and_customers(stack: Stack) -> tuple[list[int], list[str]]:
-    """An event on every partition (capacity 3) and three customers' tokens per event."""
+def events_and_customers(stack: Stack, moving_to: int | None = None) -> tuple[list[int], list[str]]:
+    """An event on every partition (capacity 3), each moving when the partitions become
+    ``moving_to`` if given, and three customers' tokens per event."""
     seed = stack.manage_json("seed_crowd", "--customers", "24", "--events", "0")
-    events = shell_json(stack, PER_PARTITION)
+    events = shell_json(stack, PER_PARTITION.format(moving_to=moving_to))
     return events, seed["tokens"][: 3 * len(events)]
 
 
@@ -111,7 +118,7 @@ def test_shrinking_from_8_to_4_partitions_with_the_workers_stopped(tmp_path):
 def test_growing_from_4_to_8_partitions_through_the_running_owners(tmp_path):
     old = Stack(tmp_path, env={"BOOKING_PARTITIONS": "4"})
     with old:
-        events, tokens = events_and_customers(old)
+        events, tokens = events_and_customers(old, moving_to=8)
     with with_partitions(old, 8) as new:
         spare = pending_on_every_event(new, events, tokens)
         moved = workers_cli(new, "repartition", partitions=8)
