@@ -78,8 +78,10 @@ class Stack:
             text=True,
             timeout=timeout,
         )
-        if done.returncode != 0:
-            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+        if done.returncode != 0:  # what it printed too: check_invariants names its breaches there
+            raise RuntimeError(
+                f"manage.py {' '.join(args)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+            )
         return done.stdout
 
     def manage_json(self, *args: str) -> dict:
