@@ -179,6 +179,13 @@ class BookingRequest(models.Model):
     attempts = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
+    # Who decided it: the partition and lease generation the decider held (null: a decider
+    # outside the lease, e.g. a shell or a test) and its process, ``host:pid``. An audit (and
+    # check_invariants) proves from these and ``PartitionGrant`` that no decision committed
+    # after its generation was granted away.
+    decided_partition = models.PositiveSmallIntegerField(null=True, blank=True)
+    decided_generation = models.PositiveBigIntegerField(null=True, blank=True)
+    decided_by = models.CharField(max_length=255, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-id"]

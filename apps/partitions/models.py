@@ -29,3 +29,27 @@ class PartitionOwner(models.Model):
     @property
     def holder(self) -> str:
         return f"{self.host}:{self.pid}"
+
+
+class PartitionGrant(models.Model):
+    """One grant of a partition's lease, kept for good: ``generation`` went to ``holder``
+    (``host:pid``) at ``granted_at``. Written by ``claim_partition`` in the transaction that
+    bumps the owner's generation, the time read from the database's clock once the owner row is
+    locked: a decision of an older generation committed before it (its round held the row), so
+    every such decision's ``decided_at`` is earlier (see docs/fencing.md)."""
+
+    partition = models.PositiveSmallIntegerField()
+    generation = models.PositiveBigIntegerField()
+    holder = models.CharField(max_length=255)
+    granted_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["partition", "generation"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partition", "generation"], name="partition_grant_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"partition {self.partition} generation {self.generation} to {self.holder}"

@@ -6,16 +6,18 @@ else who does, since when, and whether it is still answering. A new owner bumps
 process lost the lease while paused) and must decide nothing.
 """
 
+import os
+import socket
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from apps.bookings.commands import ring_doorbell
 from apps.bookings.models import BookingRequest, RequestStatus
+from apps.core.clock import database_now
 from apps.events.models import Event
-from apps.partitions.models import PartitionOwner
+from apps.partitions.models import PartitionGrant, PartitionOwner
 from workers.routing import partition_for_key
 
 
@@ -23,21 +25,46 @@ class PartitionLost(Exception):
     """This process no longer owns the partition: another worker took it over."""
 
 
+def holder_label(*, host: str, pid: int) -> str:
+    """How a lease holder (a process) is named in grants and decisions: ``host:pid``."""
+    return f"{host}:{pid}"
+
+
+def this_process() -> str:
+    """``holder_label`` of the calling process (a decider records it on its decisions)."""
+    return holder_label(host=_HOST, pid=os.getpid())
+
+
+_HOST = socket.gethostname()
+
+
 @transaction.atomic
 def claim_partition(*, partition: int, host: str, pid: int) -> int:
-    """Record the caller (which has just taken the partition's lease) as its owner.
-    Returns the new generation, the fencing token of every decision it makes."""
+    """Record the caller (which has just taken the partition's lease) as its owner, and the
+    grant in the partition's history. Returns the new generation, the fencing token of every
+    decision it makes.
+
+    The owner row is locked ``FOR UPDATE`` first: a decision round holds it ``FOR KEY SHARE``
+    until it commits, so the takeover waits for a round in flight, and a round that starts
+    meanwhile waits for the takeover and then finds the new generation (PartitionLost). The
+    grant's time is read from the database's clock once the lock is held: after every
+    decision of an older generation committed."""
     PartitionOwner.objects.get_or_create(partition=partition)
-    now = timezone.now()
-    PartitionOwner.objects.filter(partition=partition).update(
-        generation=F("generation") + 1,
-        host=host,
-        pid=pid,
-        acquired_at=now,
-        heartbeat_at=now,
-        answered_at=now,
+    owner = PartitionOwner.objects.select_for_update().get(partition=partition)
+    granted_at = database_now()
+    owner.generation += 1
+    owner.host, owner.pid = host, pid
+    owner.acquired_at = owner.heartbeat_at = owner.answered_at = timezone.now()
+    owner.save(
+        update_fields=["generation", "host", "pid", "acquired_at", "heartbeat_at", "answered_at"]
     )
-    return PartitionOwner.objects.values_list("generation", flat=True).get(partition=partition)
+    PartitionGrant.objects.create(
+        partition=partition,
+        generation=owner.generation,
+        holder=holder_label(host=host, pid=pid),
+        granted_at=granted_at,
+    )
+    return owner.generation
 
 
 def record_heartbeat(*, partition: int, generation: int, answered_at: datetime | None) -> bool:

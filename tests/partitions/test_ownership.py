@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from apps.bookings.models import BookingRequest, CommandKind
-from apps.partitions.models import PartitionOwner
+from apps.partitions.models import PartitionGrant, PartitionOwner
 from apps.partitions.selectors import partition_owners, stale_partitions
 from apps.partitions.services import (
     PartitionLost,
@@ -54,6 +54,17 @@ def test_each_claim_is_a_new_generation_and_fences_off_the_previous_owner():
         check_owner(partition=3, generation=first)
     (owner,) = partition_owners()
     assert (owner.partition, owner.holder, owner.generation) == (3, "host-b:20", second)
+
+
+def test_each_claim_is_kept_in_the_partitions_grant_history_in_time_order():
+    first = claim_partition(partition=3, host="host-a", pid=10)
+    second = claim_partition(partition=3, host="host-b", pid=20)
+    grants = list(PartitionGrant.objects.filter(partition=3))
+    assert [(g.generation, g.holder) for g in grants] == [
+        (first, "host-a:10"),
+        (second, "host-b:20"),
+    ]
+    assert grants[0].granted_at < grants[1].granted_at
 
 
 def test_partitions_with_fresh_owners_are_not_stale(settings):
