@@ -165,11 +165,16 @@ def check_invariants(*, pending_threshold_seconds: float) -> list[str]:
     ]
 
 
-def out_of_order_decisions(*, event_ids: list[int] | None = None) -> int:
+def out_of_order_decisions(
+    *, event_ids: list[int] | None = None, request_ids: list[int] | None = None
+) -> int:
     """Commands decided in a later batch than a command of the same event with a higher id:
     on PostgreSQL ids are taken before commit, so a command can become visible just after a
     higher id was decided. 0 when every event's line was kept. Promotions and withdrawals are
-    left out (their ``decided_at`` is when they left the waitlist, not when they were read)."""
+    left out (their ``decided_at`` is when they left the waitlist, not when they were read).
+    ``request_ids``: pairs among these only (commands each recorded once the one before it was
+    acknowledged, as one client sends them: their commit order is their id order, so any such
+    pair decided out of order broke the line)."""
     commands = BookingRequest.objects.filter(decided_at__isnull=False).exclude(
         Q(reason=Reason.PROMOTED) | Q(status=RequestStatus.WITHDRAWN)
     )
@@ -180,4 +185,7 @@ def out_of_order_decisions(*, event_ids: list[int] | None = None) -> int:
         id__gt=OuterRef("id"),
         decided_at__lt=OuterRef("decided_at"),
     )
+    if request_ids is not None:
+        commands = commands.filter(id__in=request_ids)
+        overtaken = overtaken.filter(id__in=request_ids)
     return commands.filter(Exists(overtaken)).count()

@@ -207,3 +207,6 @@ def test_out_of_order_decisions_counts_commands_decided_after_a_higher_id(event)
         )
     assert out_of_order_decisions(event_ids=[event.pk]) == 1
     assert out_of_order_decisions(event_ids=[event.pk + 1000]) == 0
+    # Among the commands of one client (3 was not sent after 4 was acknowledged) or another.
+    assert out_of_order_decisions(request_ids=[rows[2].pk, rows[3].pk]) == 1
+    assert out_of_order_decisions(request_ids=[rows[0].pk, rows[1].pk, rows[3].pk]) == 0
