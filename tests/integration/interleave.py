@@ -17,7 +17,7 @@ from apps.bookings.invariants import check_invariants
 from apps.bookings.models import Booking, BookingRequest, CommandKind
 from apps.events.models import Event
 from apps.partitions.models import PartitionGrant
-from apps.partitions.services import PartitionLost, claim_partition
+from apps.partitions.services import PartitionLost, claim_partition, record_heartbeat
 from devtools.stack import poll
 from tests.factories import CustomerFactory, EventFactory, OrganizerFactory, UserFactory
 
@@ -183,6 +183,10 @@ def takeover_behind_a_round_in_flight() -> dict:
     try:
         round_ = Side(lambda: decide_partition(partition=IN_FLIGHT, owner_generation=old))
         reading.wait(WAIT_SECONDS)
+        # The owner's heartbeat (a plain UPDATE of the row the round holds FOR KEY SHARE) does
+        # not wait for the round: it would block here (and time out) if it did.
+        beat = Side(lambda: record_heartbeat(partition=IN_FLIGHT, generation=old, answered_at=None))
+        beat.join()
         taker = Side(lambda: claim_partition(partition=IN_FLIGHT, host="new-host", pid=2))
         taker.waits_on_a_lock()
         go_on.set()
@@ -190,7 +194,7 @@ def takeover_behind_a_round_in_flight() -> dict:
         taker.join()
     finally:
         statements.lines = lines
-    return _fenced(round_, event, command, old, taker.result)
+    return {**_fenced(round_, event, command, old, taker.result), "beat": beat.result}
 
 
 def _seen(event, command) -> dict:

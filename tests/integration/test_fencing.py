@@ -56,6 +56,7 @@ def test_a_takeover_waits_for_the_round_in_flight_whose_decisions_precede_the_gr
 ):
     seen = run(postgres_shell, "takeover_behind_a_round_in_flight")
 
+    assert seen["beat"] is True  # the owner's heartbeat went through during the round
     assert seen["error"] is None and seen["decided"] == 1
     assert seen["outcome"] == ["confirmed", "booked"]
     assert seen["decided_by"] == [4, seen["old"]]
