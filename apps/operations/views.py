@@ -1,7 +1,6 @@
 """The front door, readiness and metrics: what an operator and a load balancer ask."""
 
 import hmac
-import ipaddress
 import tomllib
 from functools import cache
 
@@ -16,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core import metrics
+from apps.core.clients import address_in
 from apps.core.errors import error_body
 from apps.operations import readiness
 from apps.operations.collectors import DatabaseCollector
@@ -113,15 +113,10 @@ def _metrics_allowed(request) -> tuple[bool, int]:
         sent = request.headers.get("Authorization", "")
         if hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
             return True, 200
-    if networks:
-        try:
-            address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-        except ValueError:
-            address = None
-        if address is not None and any(
-            address in ipaddress.ip_network(net, strict=False) for net in networks
-        ):
-            return True, 200
+    # The client's address as the rate limits see it: behind a trusted proxy, the address the
+    # proxy connected for, not the proxy's own (which would let every client in).
+    if networks and address_in(request, networks):
+        return True, 200
     if not token and not networks:
         return settings.ENVIRONMENT != "production", 403
     return False, 401 if token else 403
