@@ -31,9 +31,13 @@ DATA_DIR.mkdir(parents=True, exist_ok=True)
 ENVIRONMENT = env("ENVIRONMENT", default="development")
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env("SECRET_KEY", default=INSECURE_DEFAULT_SECRET_KEY)
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 
 PRODUCTION = ENVIRONMENT == "production"
+# "testserver" is Django's test client's host: allowed in development only.
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS",
+    default=["127.0.0.1", "localhost"] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"],
+)
 
 if PRODUCTION:
     # Django's deploy check wants 50+ characters with 5+ distinct ones.
@@ -65,6 +69,19 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Swagger UI, ReDoc and /api/schema/: on by default, off by default in production.
 API_DOCS_ENABLED = env.bool("API_DOCS_ENABLED", default=not PRODUCTION)
+# Django's admin at /admin/ (its login throttled like the API's): off by default in production.
+ADMIN_ENABLED = env.bool("ADMIN_ENABLED", default=not PRODUCTION)
+
+# --- client addresses (apps.core.clients) -------------------------------------------------------
+# Networks of the reverse proxies in front of gunicorn (CIDRs or addresses). X-Forwarded-For is
+# believed only from them, and only back to the first hop that is not one of them. Empty (the
+# default): nothing in front, the TCP peer is the client and the header is ignored.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+if env.int("NUM_PROXIES", default=0):
+    raise ImproperlyConfigured(
+        "NUM_PROXIES is no longer read: a count of proxies lets a client that reaches the "
+        "service directly choose its address. Set TRUSTED_PROXIES to the proxies' networks."
+    )
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -150,6 +167,9 @@ if DATABASE_PREPARED_STATEMENTS and _db["ENGINE"].endswith("postgresql"):
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Usernames compared as the login throttle counts them (apps.accounts.backends).
+AUTHENTICATION_BACKENDS = ["apps.accounts.backends.CanonicalUsernameBackend"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -191,18 +211,20 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "PAGE_SIZE": 20,
-    # Client addresses for per-IP throttles: REMOTE_ADDR, or the address NUM_PROXIES trusted
-    # proxies put in X-Forwarded-For (never a client-supplied header on its own).
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+    # Client addresses for per-IP throttles come from apps.core.clients (TRUSTED_PROXIES).
 }
 
 # --- rate limits (apps.core.throttling): "N/s|min|hour|day", or "off" -------------------------
 THROTTLE_RATES = {
+    # Logins from one address, whatever the usernames; and of one username from one address
+    # (not from everywhere: a stranger failing on purpose must not lock the owner out).
     "login_ip": env("THROTTLE_LOGIN_PER_IP", default="30/min"),
     "login_username": env("THROTTLE_LOGIN_PER_USERNAME", default="10/min"),
     "register_ip": env("THROTTLE_REGISTER_PER_IP", default="20/hour"),
     "register_username": env("THROTTLE_REGISTER_PER_USERNAME", default="10/hour"),
     "commands": env("THROTTLE_COMMANDS_PER_USER", default="120/min"),
+    # New holds per user, on top of "commands" (holding is cheap and keeps seats from others).
+    "holds": env("THROTTLE_HOLDS_PER_USER", default="30/hour"),
     "webhook_changes": env("THROTTLE_WEBHOOK_CHANGES_PER_USER", default="30/min"),
 }
 
@@ -287,6 +309,18 @@ BOOKING_SWEEP_INTERVAL_SECONDS = env.float("BOOKING_SWEEP_INTERVAL_SECONDS", def
 # A hold lasts an event's hold_seconds, which organizers set within these bounds.
 BOOKING_HOLD_MIN_SECONDS = env.int("BOOKING_HOLD_MIN_SECONDS", default=30)
 BOOKING_HOLD_MAX_SECONDS = 3600
+# Per customer (decided by the event's worker, rule hold_limit_reached): live holds, and seats
+# held, at one event and over all events. The per-event cap is exact; the overall ones are read
+# when a hold is decided and another partition's worker may grant a hold at the same moment,
+# so they can be passed by the holds decided at once on other partitions (a soft bound).
+BOOKING_HOLDS_PER_CUSTOMER = env.int("BOOKING_HOLDS_PER_CUSTOMER", default=3)
+BOOKING_HELD_SEATS_PER_CUSTOMER_PER_EVENT = env.int(
+    "BOOKING_HELD_SEATS_PER_CUSTOMER_PER_EVENT", default=6
+)
+BOOKING_HELD_SEATS_PER_CUSTOMER_TOTAL = env.int("BOOKING_HELD_SEATS_PER_CUSTOMER_TOTAL", default=10)
+# After a customer's hold at an event is released or expires (or their booking there is
+# cancelled), a new hold there is refused this long (rule hold_cooldown). 0: no cool-down.
+BOOKING_HOLD_COOLDOWN_SECONDS = env.int("BOOKING_HOLD_COOLDOWN_SECONDS", default=300)
 # How often beat records expire commands for holds past their deadline.
 BOOKING_HOLD_EXPIRY_INTERVAL_SECONDS = env.float(
     "BOOKING_HOLD_EXPIRY_INTERVAL_SECONDS", default=5.0
@@ -376,10 +410,14 @@ LOGGING_CONFIG = "apps.core.logs.configure"
 # production.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
-for _network in METRICS_ALLOWED_NETWORKS:
-    try:
-        ipaddress.ip_network(_network, strict=False)
-    except ValueError as _exc:
-        raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_exc}") from _exc
+for _name, _networks in (
+    ("METRICS_ALLOWED_NETWORKS", METRICS_ALLOWED_NETWORKS),
+    ("TRUSTED_PROXIES", TRUSTED_PROXIES),
+):
+    for _network in _networks:
+        try:
+            ipaddress.ip_network(_network, strict=False)
+        except ValueError as _exc:
+            raise ImproperlyConfigured(f"{_name}: {_exc}") from _exc
 # The broker probe of /health/ready/ gives up after this long.
 READINESS_BROKER_TIMEOUT_SECONDS = env.float("READINESS_BROKER_TIMEOUT_SECONDS", default=2.0)

@@ -3,10 +3,10 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from apps.accounts.admin import throttled_admin_login
 from apps.core.views import HealthView
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
     path("userapi/", include("apps.accounts.urls")),
     path("eventapi/", include("apps.events.urls")),
     path("bookingapi/", include("apps.bookings.urls")),
@@ -14,6 +14,13 @@ urlpatterns = [
     path("health/", HealthView.as_view(), name="health"),
     path("", include("apps.operations.urls")),
 ]
+
+if settings.ADMIN_ENABLED:  # off by default in production
+    urlpatterns += [
+        # Before the admin's own: its login page, with the login throttles in front.
+        path("admin/login/", throttled_admin_login),
+        path("admin/", admin.site.urls),
+    ]
 
 if settings.API_DOCS_ENABLED:
     urlpatterns += [

@@ -151,6 +151,48 @@ def test_api_docs_can_be_switched_off_and_on(tmp_path):
     assert last_line(on).split() == ["200", "200"], on.stderr
 
 
+def test_the_admin_is_off_in_production_unless_enabled(tmp_path):
+    code = (
+        "from django.test import Client; c = Client(HTTP_HOST='api.example'); "
+        "print(c.get('/admin/login/').status_code)"
+    )
+    default = run_manage(tmp_path, "shell", "-c", code, **PRODUCTION, SECURE_SSL_REDIRECT="0")
+    enabled = run_manage(
+        tmp_path, "shell", "-c", code, **PRODUCTION, SECURE_SSL_REDIRECT="0", ADMIN_ENABLED="1"
+    )
+
+    assert last_line(default) == "404", default.stderr
+    assert last_line(enabled) == "200", enabled.stderr
+
+
+def test_production_allowed_hosts_default_leaves_out_the_test_client(tmp_path):
+    code = "from django.conf import settings; print(settings.ALLOWED_HOSTS)"
+    production = {k: v for k, v in PRODUCTION.items() if k != "ALLOWED_HOSTS"}
+    shown = run_manage(tmp_path, "shell", "-c", code, **production)
+
+    assert "testserver" not in last_line(shown), shown.stderr
+    assert "localhost" in last_line(shown)
+
+
+def test_a_proxy_count_is_refused_for_the_networks_of_the_proxies(tmp_path):
+    loaded = load_settings(tmp_path, NUM_PROXIES="1")
+
+    assert loaded.returncode != 0
+    assert "ImproperlyConfigured" in loaded.stderr and "TRUSTED_PROXIES" in loaded.stderr
+
+
+def test_the_shipped_examples_trust_no_forwarded_header():
+    """Compose publishes gunicorn directly: nothing in front, so no proxy is trusted."""
+    import yaml
+
+    example = (ROOT / ".env.example").read_text().splitlines()
+    settings_lines = [line for line in example if line and not line.startswith("#")]
+    assert not any(line.startswith("NUM_PROXIES") for line in settings_lines)
+    assert "TRUSTED_PROXIES=" in settings_lines
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert compose["services"]["web"]["ports"] == ["127.0.0.1:8000:8000"]
+
+
 def test_docker_compose_requires_a_redis_password():
     import yaml
 

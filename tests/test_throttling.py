@@ -24,6 +24,7 @@ def rates(settings):
             "register_ip",
             "register_username",
             "commands",
+            "holds",
             "webhook_changes",
         )
     }
@@ -48,17 +49,41 @@ def assert_throttled(response, scope: str) -> None:
     assert error["details"]["retry_after"] == int(response["Retry-After"])
 
 
-def test_wrong_passwords_for_one_username_are_throttled_whatever_the_address(api, rates):
+def test_wrong_passwords_for_one_username_from_one_address_are_throttled(api, rates):
     rates["login_username"] = "5/min"
     CustomerFactory(user__username="alice")
 
-    answers = [login(api, "alice", ip=f"10.0.0.{i}").status_code for i in range(5)]
-    sixth = login(api, "ALICE", ip="10.0.0.99")
+    answers = [login(api, "alice").status_code for _ in range(5)]
+    sixth = login(api, "ALICE")
 
     assert answers == [401] * 5
     assert_throttled(sixth, "login_username")
-    # Even the right password waits: the count is per username, not per failure.
-    assert login(api, "alice", password=PASSWORD, ip="10.0.0.100").status_code == 429
+    # Even the right password waits there: the count is per attempt, not per failure.
+    assert login(api, "alice", password=PASSWORD).status_code == 429
+
+
+def test_a_stranger_failing_on_purpose_does_not_lock_the_owner_out(api, rates):
+    rates["login_username"] = "5/min"
+    CustomerFactory(user__username="alice")
+
+    strangers = [login(api, "alice", ip="203.0.113.9").status_code for _ in range(6)]
+    owner = login(api, "alice", password=PASSWORD, ip="198.51.100.20")
+
+    assert strangers == [401] * 5 + [429]
+    assert owner.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["  dan  ", " dan", "dan\t", "\ndan", "dan\u2028", "DAN", "ｄａｎ", "\u3000Dan"],
+)
+def test_every_spelling_of_a_username_shares_its_count(api, rates, spelling):
+    rates["login_username"] = "3/min"
+    CustomerFactory(user__username="dan")
+    assert [login(api, "dan").status_code for _ in range(3)] == [401] * 3
+
+    # The spelling logs in as the same account (right password): it is counted as that one.
+    assert_throttled(login(api, spelling, password=PASSWORD), "login_username")
 
 
 def test_logins_from_one_address_are_throttled_across_usernames(api, rates):
@@ -242,3 +267,86 @@ def test_a_bad_body_is_the_requests_error_and_throttling_goes_on(api, rates, mon
     assert throttling._cache_down_until == 0.0
     assert login(api, "alice").status_code == 401
     assert login(api, "alice").status_code == 429
+
+
+# --- client addresses: X-Forwarded-For from trusted proxies only --------------------------------
+
+
+def test_a_forwarded_header_does_not_choose_the_address_without_a_trusted_proxy(
+    api, rates, settings
+):
+    """Published directly (compose), a client's own X-Forwarded-For is ignored, even where a
+    proxy count is configured (NUM_PROXIES=1 used to pick the header's last address)."""
+    rates["login_ip"] = "3/min"
+    settings.TRUSTED_PROXIES = []
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+
+    answers = [
+        api.post(
+            "/userapi/login/",
+            {"username": f"user{i}", "password": "wrong-password"},
+            format="json",
+            REMOTE_ADDR="203.0.113.9",
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{i}",
+        )
+        for i in range(4)
+    ]
+
+    assert [a.status_code for a in answers[:3]] == [401] * 3
+    assert_throttled(answers[3], "login_ip")
+
+
+def test_behind_a_trusted_proxy_each_client_is_counted_by_its_own_address(api, rates, settings):
+    rates["login_ip"] = "2/min"
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+
+    def via_proxy(forwarded: str):
+        return api.post(
+            "/userapi/login/",
+            {"username": "nobody", "password": "wrong-password"},
+            format="json",
+            REMOTE_ADDR="10.0.0.2",
+            HTTP_X_FORWARDED_FOR=forwarded,
+        )
+
+    first = [via_proxy("198.51.100.7").status_code for _ in range(2)]
+    # A client that prepends addresses of its choice is still the address the proxy saw.
+    spoofed = via_proxy("192.0.2.1, 198.51.100.7")
+    other_client = via_proxy("198.51.100.8")
+
+    assert first == [401, 401]
+    assert_throttled(spoofed, "login_ip")
+    assert other_client.status_code == 401
+
+
+def test_the_login_throttle_counts_per_username_at_the_client_address_behind_a_proxy(
+    api, rates, settings
+):
+    rates["login_username"] = "2/min"
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    CustomerFactory(user__username="alice")
+
+    def attempt(client: str, password: str = "wrong-password"):
+        return api.post(
+            "/userapi/login/",
+            {"username": "alice", "password": password},
+            format="json",
+            REMOTE_ADDR="10.0.0.2",
+            HTTP_X_FORWARDED_FOR=client,
+        )
+
+    assert [attempt("203.0.113.9").status_code for _ in range(3)] == [401, 401, 429]
+    assert attempt("198.51.100.20", password=PASSWORD).status_code == 200
+
+
+def test_holds_are_throttled_on_their_own_scope(api, rates):
+    rates["holds"] = "1/min"
+    client = api.as_user(CustomerFactory().user)
+    events = [EventFactory(), EventFactory()]
+
+    holds = [client.post("/bookingapi/holds/", {"event": e.pk}, format="json") for e in events]
+    booking = client.post("/bookingapi/booking/", {"event": events[1].pk}, format="json")
+
+    assert holds[0].status_code == 202
+    assert_throttled(holds[1], "holds")
+    assert booking.status_code == 202  # other commands are not held back by the holds' count

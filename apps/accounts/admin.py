@@ -1,10 +1,27 @@
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.http import JsonResponse
 from knox.models import AuthToken
 
 from apps.accounts.models import Customer, Organizer
 from apps.bookings.models import HELD_PLACES_MESSAGE
+from apps.core import metrics
+from apps.core.errors import throttled_answer
+from apps.core.throttling import login_refused
+
+
+def throttled_admin_login(request, extra_context=None):
+    """The admin's login page; a POST (a password try) is counted by the API login's throttles
+    first (per address, and per username at an address), and refused with 429 over them."""
+    if request.method == "POST":
+        refused = login_refused(request)
+        if refused is not None:
+            scope, wait = refused
+            metrics.count_throttled("AdminLogin")
+            body, headers = throttled_answer(request, scope, wait)
+            return JsonResponse(body, status=429, headers=headers)
+    return admin.site.login(request, extra_context)
 
 
 class ExplainsRefusedDeletion:

@@ -75,7 +75,9 @@ class AuthResponseSerializer(serializers.Serializer):
 
 
 class LoginSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
+    # As sent: the login backend and the login throttle compare it the same way
+    # (apps.core.clients.canonical_username), outer whitespace included.
+    username = serializers.CharField(max_length=150, trim_whitespace=False)
     password = serializers.CharField(max_length=128, trim_whitespace=False)
 
 

@@ -8,9 +8,11 @@ from django.db import IntegrityError, transaction
 from knox.models import AuthToken
 
 from apps.accounts import tokens
+from apps.accounts.backends import user_named
 from apps.accounts.models import Customer, Organizer, UserType, user_type
 from apps.audit.models import Action
 from apps.audit.services import record
+from apps.core.clients import display_username
 from apps.core.exceptions import DomainError
 
 User = get_user_model()
@@ -33,10 +35,11 @@ class UsernameTaken(DomainError):
 
 
 def _create_user(*, username: str, **fields):
-    # Normalise (NFKC: full-width "ａｌｉｃｅ" is "alice") before the check, as create_user
-    # stores the normalised name; a unique index on LOWER(username) settles races.
-    username = User.normalize_username(username)
-    if User.objects.filter(username__iexact=username).exists():
+    # Stored stripped and NFKC (full-width "ａｌｉｃｅ" is "alice"), its case kept; taken when a
+    # user has the same name as login compares names (canonical_username: "Bob " is "bob").
+    # A unique index on LOWER(username) settles races.
+    username = display_username(username)
+    if user_named(username) is not None:
         raise UsernameTaken()
     try:
         with transaction.atomic():

@@ -26,7 +26,7 @@ from apps.bookings.serializers import (
     check_seats,
 )
 from apps.core.exceptions import Conflict, PermissionDenied
-from apps.core.throttling import CommandThrottle
+from apps.core.throttling import CommandThrottle, HoldThrottle
 
 PREFER_HEADER = OpenApiParameter(
     "Prefer",
@@ -242,6 +242,11 @@ class HoldViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         if self.action == "create":
             return [IsAuthenticated(), IsCustomer()]
         return [IsAuthenticated()]
+
+    def get_throttles(self):
+        # A new hold is counted twice: as a command, and by the holds' own, tighter limit.
+        throttles = super().get_throttles()
+        return [*throttles, HoldThrottle()] if self.action == "create" else throttles
 
     def _command(self, kind: CommandKind):
         booking = self.get_object()

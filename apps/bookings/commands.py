@@ -40,6 +40,7 @@ REFUSED_ONCE_STARTED = frozenset(
         CommandKind.CANCEL,
         CommandKind.HOLD,
         CommandKind.CHANGE_SEATS,
+        CommandKind.CONFIRM_HOLD,
     }
 )
 

@@ -6,7 +6,7 @@ import functools
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
@@ -16,6 +16,7 @@ from apps.accounts.models import Customer
 from apps.audit.models import Action
 from apps.audit.services import record_batch
 from apps.bookings import rules, statements
+from apps.bookings.hold_caps import CustomerHolds, HoldLimits
 from apps.bookings.models import (
     SEAT_HOLDING_STATUSES,
     Booking,
@@ -352,6 +353,10 @@ class _Ledger:
         self.changed_bookings: dict[int, Booking] = {}
         self.history = []
         self.outcomes: list[Outcome] = []
+        # The live holds of the customers with a hold command in the round (shared by the
+        # round's ledgers) and the caps they are held to; empty when the round has none.
+        self.holds: dict[int, CustomerHolds] = {}
+        self.hold_limits: HoldLimits | None = None
 
     def settle(self, command: BookingRequest, decision: rules.Decision) -> None:
         command.status = decision.status
@@ -673,6 +678,7 @@ def _decide_in_memory(
     """Decide each event's commands in order, in memory (``_write`` writes the ledgers), with
     the bookings their customers have there (read with the lines)."""
     ledgers = {}
+    holds, hold_limits = _live_holds(lines)
     for event, line in lines:
         # Waitlisted requests in promotion order (oldest first), read only if any exist.
         waitlist = []
@@ -691,10 +697,34 @@ def _decide_in_memory(
             list(bookings.values()),
             decider,
         )
+        ledger.holds, ledger.hold_limits = holds, hold_limits
         for command in commands:
             _decide_one(ledger, command)
         ledgers[event.pk] = ledger
     return ledgers
+
+
+def _live_holds(
+    lines: list[tuple[Event, list[statements.InLine]]],
+) -> tuple[dict[int, CustomerHolds], HoldLimits | None]:
+    """The live holds, over all events, of the customers who ask for a hold in this round, in
+    one statement (none without hold commands), and the caps from the settings."""
+    customers = {
+        in_line.request.customer_id
+        for _, line in lines
+        for in_line in line
+        if in_line.request.kind == CommandKind.HOLD
+    }
+    if not customers:
+        return {}, None
+    found = statements.live_holds(sorted(customers))
+    holds = {c: CustomerHolds(*found.get(c, (0, 0))) for c in customers}
+    return holds, HoldLimits(
+        seats_per_event=settings.BOOKING_HELD_SEATS_PER_CUSTOMER_PER_EVENT,
+        holds_total=settings.BOOKING_HOLDS_PER_CUSTOMER,
+        seats_total=settings.BOOKING_HELD_SEATS_PER_CUSTOMER_TOTAL,
+        cooldown=timedelta(seconds=settings.BOOKING_HOLD_COOLDOWN_SECONDS),
+    )
 
 
 def _decide_one(ledger: _Ledger, command: BookingRequest) -> None:
@@ -710,6 +740,9 @@ def _decide_one(ledger: _Ledger, command: BookingRequest) -> None:
         payload=command.payload,
         seats=command.seats,
         requested_at=command.created_at,
+        booking_changed_at=booking.updated_at if booking else None,
+        holds=ledger.holds.get(command.customer_id),
+        hold_limits=ledger.hold_limits,
     )
     confirmed = decision.status == RequestStatus.CONFIRMED
     if command.kind == CommandKind.CANCEL_EVENT and confirmed:

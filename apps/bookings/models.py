@@ -138,6 +138,10 @@ class Reason(models.TextChoices):
     HOLD_EXPIRED = "hold_expired"
     ALREADY_HELD = "already_held"
     NOT_HELD = "hold_not_live"
+    # A customer's caps on live holds and held seats (settings BOOKING_HOLDS_PER_CUSTOMER,
+    # BOOKING_HELD_SEATS_PER_CUSTOMER_*), and the pause before holding again at an event.
+    HOLD_LIMIT_REACHED = "hold_limit_reached"
+    HOLD_COOLDOWN = "hold_cooldown"
 
 
 class BookingRequest(models.Model):

@@ -8,12 +8,17 @@ go to the oldest entry, and nobody overtakes it — not a smaller entry behind i
 or hold, not a booking asking for more seats — while it waits for enough seats to be free.
 Holds: a held booking's seats count as taken until it is confirmed, released or expired; a
 confirm recorded before the deadline wins, one recorded after it (or decided after an expire
-command) is refused ``hold_expired``.
+command) is refused ``hold_expired``; a hold's deadline is never past the event's start, and
+no hold is confirmed once the event has started (``event_closed``). A customer's holds are
+capped (``HoldLimits``: seats at one event, live holds and seats over all events,
+``hold_limit_reached``), and a new hold at an event where the customer's seats were just given
+back waits out a cool-down (``hold_cooldown``).
 """
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from apps.bookings.hold_caps import Caps, CustomerHolds, HoldLimits, count_holds, hold_refusal
 from apps.bookings.models import BookingStatus, CommandKind, Reason, RequestStatus
 
 MESSAGES = {
@@ -45,6 +50,12 @@ MESSAGES = {
     Reason.HOLD_EXPIRED: "The hold expired before it was confirmed; its seats were released.",
     Reason.ALREADY_HELD: "You already hold seats for this event; confirm or release the hold.",
     Reason.NOT_HELD: "This booking is not a live hold.",
+    Reason.HOLD_LIMIT_REACHED: (
+        "You already hold as many seats or holds as a customer may; confirm or release one first."
+    ),
+    Reason.HOLD_COOLDOWN: (
+        "Your seats at this event were given back a moment ago; you can hold them again later."
+    ),
 }
 
 
@@ -124,18 +135,37 @@ def decide(
     booking_seats: int | None = None,
     hold_expires_at: datetime | None = None,
     requested_at: datetime | None = None,
+    booking_changed_at: datetime | None = None,
+    holds: CustomerHolds | None = None,
+    hold_limits: HoldLimits | None = None,
 ) -> Decision:
-    """Decide one command. ``booking_status``/``booking_seats``/``hold_expires_at`` describe the
-    customer's booking for this event, if any; ``waitlisted`` whether the customer is on its
-    waitlist; ``seats`` what the command asks for; ``requested_at`` when it was recorded.
-    Mutates ``event`` by the decision."""
+    """Decide one command. ``booking_status``/``booking_seats``/``hold_expires_at``/
+    ``booking_changed_at`` describe the customer's booking for this event, if any;
+    ``waitlisted`` whether the customer is on its waitlist; ``seats`` what the command asks
+    for; ``requested_at`` when it was recorded. ``holds`` are the customer's live holds over
+    all events, checked against ``hold_limits`` (None: no caps). Mutates ``event`` and
+    ``holds`` by the decision."""
     payload = payload or {}
     if event.cancelled:
         return _reject(Reason.EVENT_CANCELLED)
     booking = _Booking(
-        booking_status, 1 if booking_seats is None else booking_seats, hold_expires_at
+        booking_status,
+        1 if booking_seats is None else booking_seats,
+        hold_expires_at,
+        booking_changed_at,
     )
-    decision = _decide(kind, event, now, booking, waitlisted, payload, seats, requested_at or now)
+    caps = (holds or CustomerHolds(), hold_limits) if hold_limits is not None else None
+    decision = _decide(
+        kind, event, now, booking, waitlisted, payload, seats, requested_at or now, caps
+    )
+    if holds is not None:
+        count_holds(
+            holds,
+            was=booking.status,
+            seats=booking.seats,
+            now=decision.booking_status,
+            granted=decision.seats,
+        )
     event.seats_taken += decision.seat_delta
     event.waitlist_size += decision.waitlist_delta
     if kind == CommandKind.SET_CAPACITY and decision.status == RequestStatus.CONFIRMED:
@@ -154,6 +184,7 @@ class _Booking:
     status: BookingStatus | None
     seats: int
     expires_at: datetime | None
+    changed_at: datetime | None = None
 
     @property
     def holds_seats(self) -> bool:
@@ -169,7 +200,17 @@ def _expire(booking: _Booking, status: RequestStatus, reason: Reason) -> Decisio
     return Decision(status, reason, BookingStatus.EXPIRED, seat_delta=-booking.seats)
 
 
-def _decide(kind, event: EventState, now, booking: _Booking, waitlisted, payload, seats, asked_at):
+def _decide(
+    kind,
+    event: EventState,
+    now,
+    booking: _Booking,
+    waitlisted,
+    payload,
+    seats,
+    asked_at,
+    caps: Caps | None,
+):
     started = now >= event.start_time
     if kind in (CommandKind.BOOK, CommandKind.REACTIVATE, CommandKind.HOLD):
         if started:
@@ -187,15 +228,20 @@ def _decide(kind, event: EventState, now, booking: _Booking, waitlisted, payload
         if seats > event.max_seats_per_booking:
             return _reject(Reason.TOO_MANY_SEATS)
         if kind == CommandKind.HOLD:
+            capped = hold_refusal(now, booking.status, booking.changed_at, seats, caps)
+            if capped is not None:
+                return _reject(capped)
             if not event.can_take(seats):
                 return _reject(_no_seats(event))
+            # Never past the start: a hold cannot be confirmed once the event has started.
+            deadline = min(now + timedelta(seconds=event.hold_seconds), event.start_time)
             return Decision(
                 RequestStatus.CONFIRMED,
                 Reason.HELD,
                 BookingStatus.HELD,
                 seat_delta=seats,
                 seats=seats,
-                expires_at=now + timedelta(seconds=event.hold_seconds),
+                expires_at=deadline,
             )
         reason = Reason.BOOKED if booking.status is None else Reason.REACTIVATED
         if event.can_take(seats):
@@ -246,6 +292,9 @@ def _decide(kind, event: EventState, now, booking: _Booking, waitlisted, payload
         if asked_at >= booking.expires_at:
             # Too late: this confirm is what expires the hold (no expire command got there first).
             return _expire(booking, RequestStatus.REJECTED, Reason.HOLD_EXPIRED)
+        if started:
+            # A hold from before deadlines stopped at the start: its expiry frees the seats.
+            return _reject(Reason.EVENT_CLOSED)
         return Decision(RequestStatus.CONFIRMED, Reason.HOLD_CONFIRMED, BookingStatus.ACTIVE)
 
     if kind == CommandKind.RELEASE_HOLD:

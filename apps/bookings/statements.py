@@ -221,6 +221,20 @@ def lines(sizes: dict[int, int]) -> dict[int, list[InLine]]:
     return grouped
 
 
+def live_holds(customer_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """``{customer id: (live holds, held seats)}`` over all events, for the customers given
+    (those with none are left out): the hold caps' reading, once per round with hold commands.
+    By the (customer, event) key; holds granted meanwhile on other partitions are not seen."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT b.customer_id, COUNT(*), SUM(b.seats) FROM {BOOKING} b "
+            f"WHERE b.customer_id IN ({placeholders(len(customer_ids))}) AND b.status = %s "
+            "GROUP BY b.customer_id",
+            [*customer_ids, BookingStatus.HELD],
+        )
+        return {customer: (int(count), int(seats)) for customer, count, seats in cursor}
+
+
 def events_with_pending(partition: int) -> list[int]:
     return [row[0] for row in EVENTS_WITH_PENDING.fetchall([partition])]
 

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core import metrics
+from apps.core.clients import client_address
 from apps.core.exceptions import DomainError
 
 logger = logging.getLogger(__name__)
@@ -79,17 +80,25 @@ def _throttled(exc: exceptions.Throttled, context) -> Response:
     """Every throttled request answers here (apps.core.throttling): 429 with Retry-After."""
     request = context.get("request")
     scope = getattr(request, "throttled_scope", "") if request is not None else ""
-    retry_after = max(1, math.ceil(exc.wait or 1))
-    logger.info("throttled: scope=%s path=%s", scope, getattr(request, "path", ""))
-    return Response(
-        error_body(
-            "throttled",
-            f"Too many requests; retry in {retry_after} s.",
-            {"scope": scope, "retry_after": retry_after},
-        ),
-        status=status.HTTP_429_TOO_MANY_REQUESTS,
-        headers={"Retry-After": str(retry_after)},
+    body, headers = throttled_answer(request, scope, exc.wait)
+    return Response(body, status=status.HTTP_429_TOO_MANY_REQUESTS, headers=headers)
+
+
+def throttled_answer(request, scope: str, wait: float | None) -> tuple[dict, dict]:
+    """The body and headers of a 429 (logged with the client's address, as the limits saw it)."""
+    retry_after = max(1, math.ceil(wait or 1))
+    logger.info(
+        "throttled: scope=%s path=%s client=%s",
+        scope,
+        getattr(request, "path", ""),
+        client_address(request) if request is not None else "",
     )
+    body = error_body(
+        "throttled",
+        f"Too many requests; retry in {retry_after} s.",
+        {"scope": scope, "retry_after": retry_after},
+    )
+    return body, {"Retry-After": str(retry_after)}
 
 
 def _json_handler(status_code: int, code: str, message: str):

@@ -9,11 +9,12 @@ throttled request passes). Counts live in the ``default`` cache, which every pro
 import hashlib
 import logging
 import time
-import unicodedata
 
 from django.conf import settings
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import SimpleRateThrottle
+
+from apps.core.clients import canonical_username, client_address
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,11 @@ class ScopedRateThrottle(SimpleRateThrottle):
     def ident(self, request, view) -> str | None:
         """What to count this request by; None: not counted."""
         raise NotImplementedError
+
+    def get_ident(self, request) -> str:
+        """The client's address, believed from ``X-Forwarded-For`` only behind
+        ``TRUSTED_PROXIES`` (``apps.core.clients``), never by DRF's ``NUM_PROXIES`` count."""
+        return client_address(request)
 
     def get_cache_key(self, request, view) -> str | None:
         ident = self.ident(request, view)
@@ -106,8 +112,7 @@ def _cache_unavailable(scope: str) -> None:
 
 
 class PerIpThrottle(ScopedRateThrottle):
-    """Counted by client address (``REMOTE_ADDR``, or ``X-Forwarded-For`` behind
-    ``REST_FRAMEWORK["NUM_PROXIES"]`` trusted proxies)."""
+    """Counted by client address (``apps.core.clients.client_address``)."""
 
     def ident(self, request, view) -> str | None:
         return self.get_ident(request)
@@ -122,25 +127,66 @@ class PerUserThrottle(ScopedRateThrottle):
         return str(request.user.pk) if request.user and request.user.is_authenticated else None
 
 
+def username_in(request) -> str | None:
+    """The ``username`` a login or registration names: from a DRF request's JSON body, or a
+    form's (the admin's login page)."""
+    data = getattr(request, "data", None)
+    if data is None:
+        data = request.POST
+    username = data.get("username") if hasattr(data, "get") else None
+    return username if isinstance(username, str) else None
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()  # a safe cache key
+
+
 class PerUsernameThrottle(ScopedRateThrottle):
-    """Counted by the ``username`` in the body, normalised as accounts store it (NFKC,
-    case-folded), so that spellings of one name share a count."""
+    """Counted by the ``username`` in the body as authentication compares it
+    (``canonical_username``: stripped, NFKC, case-folded), so that spellings of one name share
+    a count."""
 
     def ident(self, request, view) -> str | None:
-        data = request.data
-        username = data.get("username") if isinstance(data, dict) else None
-        if not isinstance(username, str) or not username:
-            return None
-        normalised = unicodedata.normalize("NFKC", username).casefold()[:150]
-        return hashlib.sha256(normalised.encode()).hexdigest()  # a safe cache key
+        username = username_in(request)
+        key = canonical_username(username) if username else ""
+        return _digest(key) if key else None
+
+
+class PerUsernameAndIpThrottle(PerUsernameThrottle):
+    """Counted by the username (as ``PerUsernameThrottle``) together with the client address:
+    guessing one account's password from one address is slowed down, while a stranger
+    elsewhere who fails on purpose cannot lock the account's owner out."""
+
+    def ident(self, request, view) -> str | None:
+        username = super().ident(request, view)
+        return None if username is None else _digest(username, self.get_ident(request))
 
 
 class LoginIpThrottle(PerIpThrottle):
     scope = "login_ip"
 
 
-class LoginUsernameThrottle(PerUsernameThrottle):
+class LoginUsernameThrottle(PerUsernameAndIpThrottle):
+    """Failed or not, logins of one username from one address."""
+
     scope = "login_username"
+
+
+LOGIN_THROTTLES = (LoginIpThrottle, LoginUsernameThrottle)
+
+
+def login_refused(request) -> tuple[str, float] | None:
+    """``(scope, seconds to wait)`` when a login attempt is over a limit, else None: the API's
+    login view and the admin's login page count attempts through the same throttles."""
+    refusals = []
+    for throttle_class in LOGIN_THROTTLES:  # each counts the attempt, as DRF's views do
+        throttle = throttle_class()
+        if not throttle.allow_request(request, None):
+            refusals.append((throttle.wait() or 1.0, throttle.scope))
+    if not refusals:
+        return None
+    wait, scope = max(refusals)
+    return scope, wait
 
 
 class RegisterIpThrottle(PerIpThrottle):
@@ -156,6 +202,13 @@ class CommandThrottle(PerUserThrottle):
     confirm, release) per user: what reaches an event's queue."""
 
     scope = "commands"
+
+
+class HoldThrottle(PerUserThrottle):
+    """New holds per user, besides the ``commands`` count: holding seats is cheap to ask for
+    and keeps them from everyone else until the hold lapses."""
+
+    scope = "holds"
 
 
 class WebhookChangeThrottle(PerUserThrottle):

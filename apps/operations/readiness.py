@@ -29,9 +29,9 @@ class Readiness:
     def reasons(self) -> list[str]:
         reasons = []
         if self.database != "ok":
-            reasons.append(f"database unreachable: {self.database}")
+            reasons.append(f"database: {self.database}")
         if self.broker != "ok":
-            reasons.append(f"broker unreachable: {self.broker}")
+            reasons.append(f"broker: {self.broker}")
         if self.partitions_without_owner:
             listed = ", ".join(str(p) for p in self.partitions_without_owner)
             reasons.append(f"no live worker holds partition {listed}")
@@ -43,6 +43,22 @@ class Readiness:
             "broker": self.broker,
             "partitions_without_owner": self.partitions_without_owner,
         }
+
+    def generic(self) -> "Readiness":
+        """What an anonymous caller is told: which part is unavailable, not why (the errors
+        name internal hosts and ports; they go to the log and to the metrics token's holder)."""
+        return Readiness(
+            database=_generic(self.database),
+            broker=_generic(self.broker),
+            partitions_without_owner=self.partitions_without_owner,
+        )
+
+
+UNAVAILABLE = "unavailable"
+
+
+def _generic(state: str) -> str:
+    return state if state == "ok" else UNAVAILABLE
 
 
 def _describe(exc: BaseException) -> str:

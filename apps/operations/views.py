@@ -1,7 +1,6 @@
 """The front door, readiness and metrics: what an operator and a load balancer ask."""
 
 import hmac
-import ipaddress
 import tomllib
 from functools import cache
 
@@ -16,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core import metrics
+from apps.core.clients import address_in
 from apps.core.errors import error_body
 from apps.operations import readiness
 from apps.operations.collectors import DatabaseCollector
@@ -62,7 +62,9 @@ class IndexView(APIView):
 
 class ReadinessView(APIView):
     """503 with the reasons while the database or the broker is unreachable or a partition has
-    no live worker; 200 otherwise. ``/health/`` stays the liveness check."""
+    no live worker; 200 otherwise. ``/health/`` stays the liveness check. The errors behind a
+    reason go to the log, and to a caller with the metrics bearer token; others read
+    ``database: unavailable``."""
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
@@ -96,7 +98,9 @@ class ReadinessView(APIView):
         }
     )
     def get(self, request):
-        state = readiness.check()
+        state = readiness.check()  # logs the detail when not ready
+        if not _has_metrics_token(request):
+            state = state.generic()
         if state.ready:
             return Response({"status": "ready", **state.details()})
         return Response(
@@ -105,23 +109,23 @@ class ReadinessView(APIView):
         )
 
 
+def _has_metrics_token(request) -> bool:
+    """The request sends ``Authorization: Bearer <METRICS_TOKEN>`` (one is configured)."""
+    token = settings.METRICS_TOKEN
+    sent = request.headers.get("Authorization", "")
+    return bool(token) and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
+
+
 def _metrics_allowed(request) -> tuple[bool, int]:
     """(allowed, status when refused): a matching bearer token or an allowed client address;
     with neither configured, open in development and closed in production."""
     token, networks = settings.METRICS_TOKEN, settings.METRICS_ALLOWED_NETWORKS
-    if token:
-        sent = request.headers.get("Authorization", "")
-        if hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
-            return True, 200
-    if networks:
-        try:
-            address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-        except ValueError:
-            address = None
-        if address is not None and any(
-            address in ipaddress.ip_network(net, strict=False) for net in networks
-        ):
-            return True, 200
+    if _has_metrics_token(request):
+        return True, 200
+    # The client's address as the rate limits see it: behind a trusted proxy, the address the
+    # proxy connected for, not the proxy's own (which would let every client in).
+    if networks and address_in(request, networks):
+        return True, 200
     if not token and not networks:
         return settings.ENVIRONMENT != "production", 403
     return False, 401 if token else 403

@@ -109,9 +109,18 @@ class DeliverySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def _own_subscriptions(request):
+    if request is None:  # the schema generator
+        return WebhookSubscription.objects.none()
+    return selectors.subscriptions_for(request.user)
+
+
 class DeliveryFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=DeliveryStatus.choices)
     event_type = django_filters.ChoiceFilter(choices=EventType.choices)
+    # Among the caller's own: another user's subscription id is answered like one that does not
+    # exist (400), not with an empty page that would tell it exists.
+    subscription = django_filters.ModelChoiceFilter(queryset=_own_subscriptions)
 
     class Meta:
         model = WebhookDelivery

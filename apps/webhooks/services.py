@@ -509,7 +509,7 @@ def _attempt_claimed(*, delivery_id: int) -> WebhookAttempt | None:
     headers = signing.signature_headers(
         secret=subscription.secret, msg_id=str(delivery.uid), body=body
     )
-    status_code, response_body, duration_ms, error, final = None, "", 0, "", False
+    status_code, response_body, duration_ms, error = None, "", 0, ""
     outcome = "succeeded"
     try:
         answer = transport.post(url=subscription.url, body=body, headers=headers)
@@ -521,8 +521,10 @@ def _attempt_claimed(*, delivery_id: int) -> WebhookAttempt | None:
         if not 200 <= status_code < 300:
             error, outcome = f"HTTP {status_code}", "http_error"
     except transport.UnsafeDestination as exc:
-        # The owner sees "destination refused"; the resolved addresses are in the server log.
-        error, final, outcome = f"Refused: {exc}", True, "refused"
+        # The owner sees "destination refused", whether the host resolved to a non-public
+        # address or not at all (the server log tells which). Retried like any failed attempt:
+        # a refusal that ended the delivery would tell the two apart, and DNS may yet change.
+        error, outcome = f"Refused: {exc}", "refused"
     except httpx.TimeoutException as exc:
         error, outcome = f"Timeout: {type(exc).__name__} {exc}".strip(), "timeout"
     except (httpx.TransportError, socket.gaierror, OSError) as exc:
@@ -537,7 +539,6 @@ def _attempt_claimed(*, delivery_id: int) -> WebhookAttempt | None:
         response_body=response_body,
         duration_ms=duration_ms,
         error=error[:ERROR_MAX_LENGTH],
-        final=final,
     )
     logger.info(
         "webhook delivery %s (%s of request %s) attempt %d to subscription %s: %s%s",
@@ -576,14 +577,13 @@ def _record_attempt(
     response_body: str,
     duration_ms: int,
     error: str,
-    final: bool,
 ) -> WebhookAttempt:
     now = timezone.now()
     succeeded = not error
     exhausted = number >= delivery.max_attempts or number > len(settings.WEBHOOK_RETRY_SCHEDULE)
     if succeeded:
         changes = {"status": DeliveryStatus.SUCCEEDED, "next_attempt_at": None, "last_error": ""}
-    elif final or exhausted:
+    elif exhausted:
         changes = {"status": DeliveryStatus.FAILED, "next_attempt_at": None, "last_error": error}
     else:
         changes = {

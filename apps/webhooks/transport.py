@@ -55,12 +55,13 @@ class Answer:
 
 
 def is_public_address(address: IPAddress) -> bool:
-    """False for private, loopback, link-local, multicast, reserved, unspecified (and other
-    non-global) addresses, including IPv4 addresses wrapped in IPv6."""
+    """False for private, loopback, link-local, site-local, multicast, reserved, unspecified
+    (and other non-global) addresses, including IPv4 addresses wrapped in IPv6."""
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             address = address.ipv4_mapped
-        elif any(address in network for network in TUNNELLED):
+        elif address.is_site_local or any(address in network for network in TUNNELLED):
+            # fec0::/10, deprecated site-local (RFC 3879): Python counts it as global.
             return False
     return address.is_global and not (
         address.is_private
@@ -97,9 +98,14 @@ def checked_address(url: httpx.URL) -> IPAddress:
         raise UnsafeDestination(f"only http(s) URLs are delivered, not {url.scheme!r}")
     if not port_allowed(url):
         raise UnsafeDestination(f"port {url.port} is not in WEBHOOK_ALLOWED_PORTS")
-    addresses = resolve(url.host, url.port or DEFAULT_PORTS[url.scheme])
+    # A name that does not resolve is refused in the same words as a private one: the owner
+    # must not learn which names resolve inside the service's network.
+    try:
+        addresses = resolve(url.host, url.port or DEFAULT_PORTS[url.scheme])
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UnsafeDestination(f"{url.host} does not resolve: {exc}") from exc
     if not addresses:
-        raise socket.gaierror(f"{url.host} has no address")
+        raise UnsafeDestination(f"{url.host} has no address")
     if not settings.WEBHOOK_ALLOW_PRIVATE_URLS:
         refused = [str(a) for a in addresses if not is_public_address(a)]
         if refused:
@@ -169,8 +175,8 @@ def post(*, url: str, body: bytes, headers: dict[str, str]) -> Answer:
     attempt (resolve, connect, send, response headers and at most ``RESPONSE_BODY_LIMIT``
     bytes of body) ends within ``WEBHOOK_ATTEMPT_DEADLINE_SECONDS``.
 
-    Raises ``UnsafeDestination``, ``socket.gaierror`` or an ``httpx.TransportError``
-    (timeouts, ``AttemptDeadlineExceeded`` included)."""
+    Raises ``UnsafeDestination`` (a host that does not resolve included) or an
+    ``httpx.TransportError`` (timeouts, ``AttemptDeadlineExceeded`` included)."""
     started = time.monotonic()
     limit = settings.WEBHOOK_ATTEMPT_DEADLINE_SECONDS
     target = httpx.URL(url)

@@ -305,3 +305,39 @@ def test_an_invalid_token_is_refused_with_401(api):
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "authentication_failed"
+
+
+# --- one spelling of a username: login, registration and the login throttle agree ------------
+
+
+@pytest.mark.parametrize("spelling", ["  Dan  ", "DAN", "dan\u2028", "ｄａｎ"])
+def test_login_compares_usernames_as_registration_does(api, spelling):
+    customer = CustomerFactory(user__username="Dan")
+
+    response = api.post(
+        "/userapi/login/", {"username": spelling, "password": PASSWORD}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert response.json()["profile"]["user"]["id"] == customer.user_id
+
+
+def test_a_name_that_login_would_take_for_another_is_refused_at_registration(api):
+    CustomerFactory(user__username="bob")
+
+    response = api.post(
+        "/userapi/customer/register/", customer_payload(username="Bob "), format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "username_taken"
+    assert User.objects.count() == 1
+
+
+def test_a_registered_name_is_stored_stripped_with_its_case(api):
+    response = api.post(
+        "/userapi/customer/register/", customer_payload(username=" Carol\t"), format="json"
+    )
+
+    assert response.status_code == 201
+    assert User.objects.filter(username="Carol").exists()

@@ -230,7 +230,10 @@ def test_a_confirm_recorded_after_the_deadline_expires_the_hold_itself(event, mo
     assert record_hold_expiries() == 0
 
 
-def test_an_expired_hold_can_be_held_again_and_a_stale_expiry_leaves_the_new_hold_alone(event):
+def test_an_expired_hold_can_be_held_again_and_a_stale_expiry_leaves_the_new_hold_alone(
+    event, settings
+):
+    settings.BOOKING_HOLD_COOLDOWN_SECONDS = 0  # held again once the cool-down is over
     booking = held(event)
     lapse(booking)
     record_hold_expiries()

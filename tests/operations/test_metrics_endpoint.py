@@ -158,6 +158,20 @@ def test_metrics_with_allowed_networks_answer_those_addresses_only(client, open_
     assert client.get("/metrics", REMOTE_ADDR="192.168.1.9").status_code == 403
 
 
+def test_behind_a_proxy_the_allow_list_checks_the_client_not_the_proxy(client, open_metrics):
+    open_metrics.ENVIRONMENT = "production"
+    open_metrics.METRICS_ALLOWED_NETWORKS = ["10.0.0.0/8"]
+    open_metrics.TRUSTED_PROXIES = ["10.0.0.0/8"]
+
+    outsider = client.get("/metrics", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.5")
+    scraper = client.get("/metrics", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="10.9.8.7")
+    direct = client.get("/metrics", REMOTE_ADDR="10.0.0.3")
+
+    assert outsider.status_code == 403
+    assert scraper.status_code == 200
+    assert direct.status_code == 200
+
+
 def test_metrics_refuse_other_methods_in_the_error_shape(client, open_metrics):
     response = client.post("/metrics")
     assert response.status_code == 405

@@ -46,9 +46,9 @@ def test_not_ready_when_the_broker_is_unreachable(client, monkeypatch):
     assert response.status_code == 503
     error = response.json()["error"]
     assert error["code"] == "not_ready"
-    assert error["message"].startswith("broker unreachable")
+    assert error["message"] == "broker: unavailable"
     assert error["details"]["database"] == "ok"
-    assert error["details"]["broker"] != "ok"
+    assert error["details"]["broker"] == "unavailable"
 
 
 def test_not_ready_when_the_database_is_unreachable_but_still_alive(client, monkeypatch):
@@ -60,8 +60,33 @@ def test_not_ready_when_the_database_is_unreachable_but_still_alive(client, monk
     ready = client.get("/health/ready/")
 
     assert ready.status_code == 503
-    assert ready.json()["error"]["details"]["database"].startswith("OperationalError")
-    assert "database unreachable" in ready.json()["error"]["message"]
+    assert ready.json()["error"]["details"]["database"] == "unavailable"
+    assert "database: unavailable" in ready.json()["error"]["message"]
+
+
+def test_anonymous_callers_read_no_internal_host_and_the_log_and_token_holder_do(
+    client, monkeypatch, settings, caplog
+):
+    settings.METRICS_TOKEN = "s3cret-scrape-token"
+
+    def refuse(*args, **kwargs):
+        raise OperationalError(
+            'could not translate host name "postgres-primary.internal" to address'
+        )
+
+    monkeypatch.setattr(connection, "cursor", refuse)
+
+    with caplog.at_level("WARNING", logger="apps.operations.readiness"):
+        anonymous = client.get("/health/ready/")
+    with_token = client.get("/health/ready/", HTTP_AUTHORIZATION="Bearer s3cret-scrape-token")
+    wrong_token = client.get("/health/ready/", HTTP_AUTHORIZATION="Bearer guess")
+
+    assert anonymous.status_code == 503
+    assert "postgres-primary" not in anonymous.content.decode()
+    assert anonymous.json()["error"]["message"].startswith("database: unavailable")
+    assert "postgres-primary.internal" in caplog.text
+    assert "postgres-primary.internal" in with_token.json()["error"]["details"]["database"]
+    assert "postgres-primary" not in wrong_token.content.decode()
 
 
 def test_not_ready_when_a_partitions_worker_is_gone(client, leases):

@@ -23,6 +23,7 @@ from apps.webhooks import transport
         "::",
         "fe80::1",
         "fc00::1",
+        "fec0::1",
         "ff02::1",
         "::ffff:127.0.0.1",
     ],
@@ -115,10 +116,13 @@ def test_the_request_connects_to_the_checked_address(settings, monkeypatch):
     }
 
 
-def test_an_unresolvable_host_is_a_connection_error(settings, monkeypatch):
+def test_an_unresolvable_host_is_refused_in_the_words_of_a_private_one(settings, monkeypatch):
     def fail(host, port):
         raise socket.gaierror("Name or service not known")
 
     monkeypatch.setattr(transport, "resolve", fail)
-    with pytest.raises(socket.gaierror):
+    with pytest.raises(transport.UnsafeDestination) as refused:
         transport.checked_address(httpx.URL("https://nowhere.invalid/"))
+
+    assert str(refused.value) == "destination refused"
+    assert "does not resolve" in refused.value.detail

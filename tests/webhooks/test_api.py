@@ -151,6 +151,23 @@ def test_deliveries_are_listed_per_subscription_with_their_attempts(api, custome
     assert client.get("/webhookapi/deliveries/").json()["count"] == 2
 
 
+def test_the_subscription_filter_takes_the_callers_own_only(api, customer):
+    mine = SubscriptionFactory(owner=customer.user)
+    DeliveryFactory(subscription=mine)
+    theirs = SubscriptionFactory()
+    DeliveryFactory(subscription=theirs)
+    client = api.as_user(customer.user)
+
+    own = client.get(f"/webhookapi/deliveries/?subscription={mine.pk}")
+    another = client.get(f"/webhookapi/deliveries/?subscription={theirs.pk}")
+    missing = client.get(f"/webhookapi/deliveries/?subscription={theirs.pk + 1000}")
+
+    assert own.json()["count"] == 1
+    # Another user's id answers exactly as an id that does not exist.
+    assert another.status_code == missing.status_code == 400
+    assert another.json() == missing.json()
+
+
 def test_an_unknown_status_filter_is_a_json_error(api, customer):
     subscription = SubscriptionFactory(owner=customer.user)
 

@@ -2,11 +2,12 @@
 
 import socket
 from datetime import timedelta
+from ipaddress import ip_address
 
 import pytest
 from django.utils import timezone
 
-from apps.webhooks import services, signing
+from apps.webhooks import services, signing, transport
 from apps.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from tests.conftest import wait_until
 from tests.webhooks.factories import DeliveryFactory, SubscriptionFactory
@@ -149,8 +150,31 @@ def test_loopback_is_refused_unless_private_urls_are_allowed(settings, receiver,
     assert "127.0.0.1" not in attempt.error
     assert "non-public address (127.0.0.1)" in caplog.text
     delivery.refresh_from_db()
-    assert delivery.status == DeliveryStatus.FAILED  # refused: no retries
+    # Retried like a host that does not resolve (an ending would tell the two apart).
+    assert delivery.status == DeliveryStatus.PENDING
+    assert delivery.next_attempt_at is not None
     assert receiver.hits == []
+
+
+def test_a_host_that_does_not_resolve_reads_like_a_private_one(settings, monkeypatch, caplog):
+    """No oracle for which names resolve inside the service's network."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+
+    def attempt_to(host: str, resolved):
+        monkeypatch.setattr(transport, "resolve", resolved)
+        delivery = DeliveryFactory(subscription=SubscriptionFactory(url=f"https://{host}/in"))
+        attempt = services.attempt_delivery(delivery_id=delivery.pk)
+        delivery.refresh_from_db()
+        return attempt.error, attempt.duration_ms, delivery.status
+
+    def nowhere(host, port):
+        raise socket.gaierror("Name or service not known")
+
+    private = attempt_to("db.internal.example", lambda host, port: [ip_address("10.0.0.5")])
+    unresolved = attempt_to("nowhere.example", nowhere)
+
+    assert private == unresolved == ("Refused: destination refused", 0, DeliveryStatus.PENDING)
+    assert "does not resolve" in caplog.text  # the server log tells them apart
 
 
 def test_loopback_is_delivered_when_private_urls_are_allowed(receiver, private_urls):
