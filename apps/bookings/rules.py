@@ -396,7 +396,7 @@ def refuses_every_book(event: EventState, now: datetime) -> bool:
     """Whoever sends it, a book command decided now is refused: the event is open (neither
     cancelled nor started), full, and keeps no waitlist. Which refusal depends only on the
     customer's booking there and the seats asked for (``decide``), so a line of book commands can
-    be refused in one statement (``statements.refuse_head_of_line``)."""
+    be refused in one statement (``refusals.refuse_head_of_line``)."""
     return (
         not event.cancelled
         and now < event.start_time

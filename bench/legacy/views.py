@@ -29,7 +29,7 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import IsCustomer
 from apps.audit.services import record_batch
 from apps.bookings import rules
-from apps.bookings.decisions import HISTORY_ACTIONS
+from apps.bookings.ledger import HISTORY_ACTIONS
 from apps.bookings.models import Booking, BookingRequest, CommandKind
 from apps.bookings.outcomes import WEBHOOK_EVENT_TYPES, Outcome, outcome_data
 from apps.bookings.serializers import book_request, booking_body

@@ -7,7 +7,7 @@ import logging
 import pytest
 from prometheus_client import REGISTRY
 
-from apps.bookings import decisions, invariants, rules, statements
+from apps.bookings import decisions, invariants, ledger, rules, statements
 from apps.bookings.decisions import decide_partition, decide_pending
 from apps.bookings.models import Booking, BookingRequest, CommandKind, Reason, RequestStatus
 from apps.events.models import Event
@@ -56,7 +56,7 @@ def test_a_rule_that_fails_on_one_command_rejects_only_that_command(monkeypatch,
 def test_any_exception_in_a_batch_falls_back_to_one_by_one(monkeypatch):
     event = EventFactory(capacity=5)
     commands = [book(event, CustomerFactory()) for _ in range(3)]
-    promote = decisions._Ledger.promote_from_waitlist
+    promote = ledger.Ledger.promote_from_waitlist
     calls = {"n": 0}
 
     def fails_in_big_batches(self):
@@ -65,7 +65,7 @@ def test_any_exception_in_a_batch_falls_back_to_one_by_one(monkeypatch):
             raise StopIteration  # what a waitlist counter out of step used to raise
         return promote(self)
 
-    monkeypatch.setattr(decisions._Ledger, "promote_from_waitlist", fails_in_big_batches)
+    monkeypatch.setattr(ledger.Ledger, "promote_from_waitlist", fails_in_big_batches)
     decide_pending(event_id=event.pk)
     assert [outcome(c) for c in commands] == [(RequestStatus.CONFIRMED, Reason.BOOKED)] * 3
 

@@ -128,7 +128,7 @@ PLAN = """
 import json
 from django.db import connection, transaction
 from django.utils import timezone
-from apps.bookings import statements
+from apps.bookings import refusals
 from apps.bookings.models import Booking, BookingRequest, CommandKind
 from apps.events.models import Event
 from tests.integration.plans import crowd_customers, nodes, rows_walked_past
@@ -147,11 +147,11 @@ with transaction.atomic():  # all taken back: the stack's other tests see none o
     BookingRequest.objects.bulk_create([BookingRequest(kind=CommandKind.BOOK,
         user_id=c.user_id, customer=c, event=second) for c in refused])
     second.refresh_from_db()
-    params = statements.refusal_params(
+    params = refusals.refusal_params(
         second, limit=500, now=timezone.now(), decider=statements.Decider(None, None, "")
     )
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statements.REFUSE_HEAD_OF_LINE, params)
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + refusals.REFUSE_HEAD_OF_LINE, params)
         [plan] = cursor.fetchone()[0]
     transaction.set_rollback(True)
 [update] = [n for n in nodes(plan["Plan"]) if n.get("Operation") == "Update"]
