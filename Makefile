@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-fast test-servers install lint schema bench run-scaled flower check clean
+.PHONY: run test test-fast test-servers install lint schema bench run-scaled flower check clean docs docs-serve examples
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || \
@@ -43,7 +43,22 @@ check: install
 	$(PY) manage.py check_invariants
 
 clean:
-	rm -rf data
+	rm -rf data site
+
+## docs: build the documentation site into site/ (strict: a broken link or a missing page fails),
+## then check that no page loads a script, style sheet or font from another host
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+	$(PY) -m devtools.sitecheck site
+
+DOCS_PORT ?= 8001
+## docs-serve: the documentation with live reload and search on http://$(HOST):$(DOCS_PORT)/
+docs-serve: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --dev-addr $(HOST):$(DOCS_PORT)
+
+## examples: the example clients (examples/) against a real stack, end to end
+examples: install
+	DJANGO_SETTINGS_MODULE=config.settings_test $(PY) -m pytest tests/examples
 
 # --- scale-out profile (docs/scale-out.md) ------------------------------------------------------
 FLOWER_PORT ?= 5555
