@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-fast test-servers install lint schema bench run-scaled flower check clean
+.PHONY: run test test-fast test-servers install lint schema bench perf-docs run-scaled flower check clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || \
@@ -82,3 +82,7 @@ bench: install
 	  fi; \
 	fi
 	$(PY) -m bench
+
+## perf-docs: docs/performance.md from the last make bench (bench/results/latest.json)
+perf-docs: install
+	$(PY) -m bench.page bench/results/latest.json > docs/performance.md
