@@ -110,6 +110,10 @@ def _f(value, fmt: str = "{:,.0f}") -> str:
     return "–" if value is None else fmt.format(value)
 
 
+def _delay(results: dict) -> str:
+    return f"{results['config'].get('rtt_delay_ms', 0.5):g}"
+
+
 def _load(results: dict, key: str) -> str:
     found = results["machine"].get(key)
     return f"{found[0]:.1f}" if found else "not recorded"
@@ -127,7 +131,7 @@ def current_rows(results: dict) -> list[tuple[str, str, str]]:
         ("hot: answered/s, best new ÷ best old", _ratio(results, "hot"), TARGETS["hot"]),
         ("spread: answered/s, best ÷ best", _ratio(results, "spread"), TARGETS["spread"]),
         (
-            "hot_rtt: answered/s new ÷ old, 0.5 ms each way",
+            f"hot_rtt: answered/s new ÷ old, {_delay(results)} ms each way",
             _ratio(results, "hot_rtt"),
             TARGETS["hot_rtt"],
         ),
