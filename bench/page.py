@@ -11,8 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from bench.report import markdown
-from bench.scenarios import RATIO
+from bench.report import markdown, rate_of
+from bench.scenarios import RATIO, RATIO_ALIAS
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
@@ -114,14 +114,29 @@ def _delay(results: dict) -> str:
     return f"{results['config'].get('rtt_delay_ms', 0.5):g}"
 
 
-def _load(results: dict, key: str) -> str:
-    found = results["machine"].get(key)
-    return f"{found[0]:.1f}" if found else "not recorded"
+def _load(results: dict) -> str:
+    start, end = (results["machine"].get(f"load_average_at_{k}") for k in ("start", "end"))
+    if not start or not end:
+        return ""
+    return (
+        f", load average {start[0]:.1f} at its start and {end[0]:.1f} at its end "
+        "(2 or less: a quiet machine)"
+    )
+
+
+def _durable(run: dict) -> str:
+    if run.get("durable") is None:
+        return "not measured"
+    return f"{'yes' if run['durable'] else 'no'} (synchronous={run.get('synchronous')})"
 
 
 def _ratio(results: dict, name: str, key: str = RATIO) -> str:
     s = results["scenarios"].get(name)
-    return _f(s["ratios"].get(key), "{:.2f}") if s else "not run"
+    if not s:
+        return "not run"
+    found = s.get("ratios", {})
+    value = found.get(key, found.get(RATIO_ALIAS) if key == RATIO else None)
+    return "not measured" if value is None else f"{value:.2f}"
 
 
 def current_rows(results: dict) -> list[tuple[str, str, str]]:
@@ -157,8 +172,7 @@ def current_rows(results: dict) -> list[tuple[str, str, str]]:
         rows.append(
             (
                 "embedded: answered/s, p99 to the 202, durable",
-                f"{_f(e['answered_per_second'])}/s, {e['seconds_to_202']['p99']} s, "
-                f"{e.get('durable')} ({e.get('synchronous')})",
+                f"{_f(rate_of(e))}/s, {e['seconds_to_202']['p99']} s, {_durable(e)}",
                 TARGETS["embedded"],
             )
         )
@@ -249,6 +263,8 @@ def history_rows(results: dict) -> list[str]:
     ]
     for row in HISTORY:
         lines.append("| " + " | ".join(row) + " |")
+    if "threads" not in results:  # the last row of HISTORY already
+        return lines
     e = results["scenarios"].get("embedded", {}).get("new", {})
     lines.append(
         f"| {results['started_at'][:10]}: this page (each at its best, same door, alternated, "
@@ -262,6 +278,20 @@ def history_rows(results: dict) -> list[str]:
     return lines
 
 
+def _earlier_method_note(results: dict) -> list[str]:
+    """Results of a bench from before the thread sweep (no ``threads``): said so, since the
+    headline then compares one thread setting for both and an old design without the door."""
+    if "threads" in results:
+        return []
+    return [
+        "**These figures come from the method before the current one**: one thread setting "
+        "(2 × 24) for both designs, the old design without the door, the old design first in "
+        "every pair, a `202`'s decision timed at its round's start. The method below is the "
+        "current one; `make bench && make perf-docs` replaces them.",
+        "",
+    ]
+
+
 def page(results: dict) -> str:
     cores = results["machine"]["cpus"]
     lines = [
@@ -271,11 +301,10 @@ def page(results: dict) -> str:
         "`bench/results/latest.json`: edit `bench/page.py`, not this file.*",
         "",
         f"One `make bench` on {cores} cores, started {results['started_at']}, "
-        f"{_f(results.get('total_seconds'))} s in all, load average "
-        f"{_load(results, 'load_average_at_start')} at its start and "
-        f"{_load(results, 'load_average_at_end')} at its end (2 or less: a quiet machine). "
+        f"{_f(results.get('total_seconds'))} s in all{_load(results)}. "
         "Ratios compare the designs within the run.",
         "",
+        *_earlier_method_note(results),
         "## Current figures",
         "",
         "| measure | this run | target |",

@@ -60,7 +60,7 @@ def test_the_page_shows_the_headline_against_the_targets_and_each_designs_best_s
     assert "| 2x24 | **800** | 380 |" in text
     assert "12,000; 5,100" in text
     assert "310 MB, 6 processes" in text or "311 MB, 6 processes" in text
-    assert "True (FULL)" in text
+    assert "yes (synchronous=FULL)" in text
     for section in ("## Current figures", "## Each design at its best", "## Method", "## History"):
         assert section in text
 
