@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from bench.load import log, r3, wrk_binary
-from bench.profiles import run_embedded, run_scaled
+from bench.profiles import run_embedded, run_scaled, timed
 from bench.report import markdown, plot, table
 from bench.scenarios import RATIO
 from bench.sweep import Alternation
@@ -193,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     if pg_scenarios:
         run_scaled(args, pg_scenarios, results, Alternation())
     if "embedded" in wanted:
-        run_embedded(args, results)
+        with timed(results, "embedded"):
+            run_embedded(args, results)
     results["total_seconds"] = r3(time.monotonic() - started)
     results["machine"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     (args.out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -230,6 +231,11 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"embedded footprint: {f['processes']} processes, {f['pss_mb_idle']} MB PSS idle, "
             f"{f['pss_mb_after_crowd']} MB after the crowd"
+        )
+    if "phase_seconds" in results:
+        print(
+            "seconds by part: "
+            + ", ".join(f"{k} {v:.0f}" for k, v in results["phase_seconds"].items())
         )
     if "invariants" in results:
         print(f"invariants ok: {results['invariants'].get('ok')}")

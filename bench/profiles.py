@@ -2,6 +2,7 @@
 both designs, every thread setting), the same with PostgreSQL one delayed hop away
 (``hot_rtt``), and the embedded default."""
 
+import contextlib
 import json
 import statistics
 import tempfile
@@ -24,6 +25,16 @@ from devtools.stack import Stack
 # Database round trips of a model of the old design's lock hold (a model, not a measurement;
 # ``hot_rtt`` measures one of them).
 MODEL_RTT_MS = (0.1, 0.5, 1.0)
+
+
+@contextlib.contextmanager
+def timed(results: dict, name: str):
+    """Wall seconds of a part of the bench, in ``phase_seconds`` (what a full run spends where)."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        results.setdefault("phase_seconds", {})[name] = r3(time.monotonic() - started)
 
 
 def classify(proc: Proc) -> str | None:
@@ -206,7 +217,8 @@ def run_scaled(args, wanted: list[str], results: dict, alternation: Alternation)
             finally:
                 webs.stop()
         if "hot_rtt" in wanted:
-            run_rtt(args, results, alternation, pg, redis, best, Path(tmp))
+            with timed(results, "hot_rtt"):
+                run_rtt(args, results, alternation, pg, redis, best, Path(tmp))
 
 
 def _scaled_runs(args, wanted, results, alternation, stack, pg, redis, webs, clock) -> dict:
@@ -219,7 +231,8 @@ def _scaled_runs(args, wanted, results, alternation, stack, pg, redis, webs, clo
         if name not in wanted:
             continue
         runner = _pair_runner(args, stack, db, idle, meter, clock, name=name, events=events)
-        points = sweep(runner, webs, alternation, settings=args.threads, repeat=args.repeat)
+        with timed(results, name):
+            points = sweep(runner, webs, alternation, settings=args.threads, repeat=args.repeat)
         results.setdefault("threads", {})[name] = threads_table(points)
         results["scenarios"][name] = headline(points)
         if name == "hot":
@@ -244,22 +257,26 @@ def _scaled_runs(args, wanted, results, alternation, stack, pg, redis, webs, clo
             events=1,
             prefer=f"wait={args.wait}",
         )
-        pairs = [runner(urls=urls, order=alternation.next_order()) for _ in range(args.wait_repeat)]
+        with timed(results, "hot_wait"):
+            pairs = [
+                runner(urls=urls, order=alternation.next_order()) for _ in range(args.wait_repeat)
+            ]
         results["scenarios"]["hot_wait"] = {**point(pairs), "threads": _labels(args, best)}
     if "backlog" in wanted:
-        runs = [
-            backlog(
-                stack,
-                db,
-                idle,
-                requests=args.backlog_requests,
-                capacity=args.backlog_requests // 5,
-                timeout=args.settle_timeout,
-                subscriptions=args.subscriptions,
-                clock=clock,
-            )
-            for _ in range(args.backlog_runs)
-        ]
+        with timed(results, "backlog"):
+            runs = [
+                backlog(
+                    stack,
+                    db,
+                    idle,
+                    requests=args.backlog_requests,
+                    capacity=args.backlog_requests // 5,
+                    timeout=args.settle_timeout,
+                    subscriptions=args.subscriptions,
+                    clock=clock,
+                )
+                for _ in range(args.backlog_runs)
+            ]
         results["backlog"] = median_backlog(runs)
         results.setdefault("limits", {})["new"] = {
             "ceiling_decisions_per_second_one_worker": results["backlog"]["decisions_per_second"],
