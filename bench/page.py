@@ -197,6 +197,8 @@ def current_rows(results: dict) -> list[tuple[str, str, str]]:
 
 
 def threads_section(results: dict) -> list[str]:
+    if not results.get("threads"):
+        return ["Not measured in this run (one thread setting for both designs).", ""]
     lines = []
     for name, points in results.get("threads", {}).items():
         best = results["scenarios"][name]["threads"]
