@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-fast test-servers install lint schema bench run-scaled flower check clean docs docs-serve examples
+.PHONY: run test test-fast test-servers install lint schema bench run-scaled flower check clean docs docs-serve examples perf-docs
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || \
@@ -97,3 +97,7 @@ bench: install
 	  fi; \
 	fi
 	$(PY) -m bench
+
+## perf-docs: docs/performance.md from the last make bench (bench/results/latest.json)
+perf-docs: install
+	$(PY) -m bench.page bench/results/latest.json > docs/performance.md

@@ -2,14 +2,16 @@
 (decide inside the request under ``select_for_update`` on the event row), same machine, same
 PostgreSQL + Redis, same gunicorn, same tables, in one run.
 
-    make bench                      # python -m bench
-    python -m bench --quick         # a smaller load, for a smoke run
+    make bench                      # python -m bench: every scenario, ~10 minutes on 2 cores
+    python -m bench --quick         # a smaller load, one pair per setting, for a smoke run
+    python -m bench --scenario hot --threads 8,24 --repeat 1
 
 It starts a throwaway PostgreSQL and redis-server (devtools/servers.py) and the whole service
 (devtools/stack.py: gunicorn + one worker process per partition + general worker + beat) with
 ``DJANGO_SETTINGS_MODULE=bench.legacy.settings`` (the product plus the old design's
 ``/legacyapi/book/``, bench/legacy/), then for each scenario drives a flash crowd of distinct
-customers at each design and reports:
+customers at each design (the hot and spread ones at every thread setting of ``--threads``,
+pairs alternated; each design at its best setting in the headline, bench/sweep.py) and reports:
 
 - accepted/s (new: 202s per second of the load) and booking/s (old: decided responses per second),
 - decisions/s and time from request to decision p50/p95/p99 (new: ``decided_at - created_at``
@@ -24,109 +26,20 @@ import json
 import os
 import platform
 import signal
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from bench.cpu import CpuMeter, Proc
-from bench.db import Db, wait_for_idle_queues
-from bench.load import drive, log, r3, wrk_binary
+from bench.load import log, r3, wrk_binary
+from bench.profiles import run_embedded, run_scaled, timed
 from bench.report import markdown, plot, table
-from bench.scenarios import (
-    OLD_PATH,
-    RATIO,
-    backlog,
-    embedded_scenario,
-    median_backlog,
-    median_of_pairs,
-    scenario,
-    seed,
-    subscribe,
-    waiting_scenario,
-)
-from devtools.servers import PostgresServer, RedisServer, missing_servers
-from devtools.stack import Stack
+from bench.scenarios import RATIO
+from bench.sweep import Alternation
+from devtools.servers import missing_servers
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-SCENARIOS = ["hot", "spread", "hot_wait", "backlog", "embedded"]
-# Database round trips of a model of the old design's lock hold (a model, not a measurement).
-MODEL_RTT_MS = (0.1, 0.5, 1.0)
-
-
-def classify(proc: Proc) -> str | None:
-    """The process group of a process of the benchmark's stack (None: its parent's)."""
-    if proc.comm in ("postgres", "postmaster") or proc.cmdline.startswith("postgres"):
-        return "postgresql"
-    if proc.comm == "redis-server":
-        return "redis"
-    if "gunicorn" in proc.cmdline:
-        return "web"
-    if "-m workers partition" in proc.cmdline:
-        return "partition_workers"
-    if "celery" in proc.cmdline or "-m workers run" in proc.cmdline:
-        return "other_celery"
-    return None
-
-
-def meter_for(stack: Stack, pg: PostgresServer | None, redis: RedisServer | None) -> CpuMeter:
-    def roots() -> set[int]:
-        found = {stack.process.pid}
-        if pg is not None:
-            found.add(int((pg.root / "data" / "postmaster.pid").read_text().split()[0]))
-        if redis is not None and redis.process is not None:
-            found.add(redis.process.pid)
-        return found
-
-    return CpuMeter(roots, classify)
-
-
-def round_trip_ms(db: Db, count: int = 300) -> float:
-    """The database's round trip from this machine: the median of ``SELECT 1``."""
-    times = []
-    for _ in range(count):
-        started = time.perf_counter()
-        db.one("SELECT 1")
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
-
-
-def old_design_limits(stack: Stack, db: Db, hot: dict, idle, subscriptions: int) -> dict:
-    """The old design's ceiling at one event: a booking holds the event's row lock for
-    ``hold``, so at most ``1 / hold`` bookings a second, whatever the hardware. ``hold`` is
-    measured alone (one client) and under the hot crowd; how it grows with the database's round
-    trip is a model: each statement under the lock, and the commit, pays one more round trip."""
-    seeded = seed(stack, customers=50, capacity=100, events=1)
-    subscribe(stack, seeded["organizer_token"], subscriptions)
-    jobs = [(t, seeded["events"][0]) for t in seeded["tokens"]]
-    idle()
-    alone = drive(stack.base_url, OLD_PATH, jobs, 1, "old design, one client")
-    holds = [a.lock_hold * 1000 for a in alone.answers if a.status == 201 and a.lock_hold]
-    statements = [a.lock_statements for a in alone.answers if a.lock_statements]
-    hold_ms = statistics.median(holds)
-    round_trips = max(set(statements), key=statements.count) + 1  # + the commit
-    rtt_ms = round_trip_ms(db)
-    model = {
-        f"{rtt:g}": {
-            "hold_ms": r3(hold_ms + round_trips * (rtt - rtt_ms)),
-            "ceiling_bookings_per_second": r3(1000 / (hold_ms + round_trips * (rtt - rtt_ms))),
-        }
-        for rtt in MODEL_RTT_MS
-    }
-    crowd_hold = hot["old"]["lock_hold_ms_booked"]["p50"] if hot else None
-    return {
-        "lock_hold_ms_one_client": r3(hold_ms),
-        "lock_hold_ms_under_hot_crowd_p50": crowd_hold,
-        "round_trips_under_lock": round_trips,
-        "database_round_trip_ms_measured": r3(rtt_ms),
-        "ceiling_bookings_per_second_one_client": r3(1000 / hold_ms),
-        "ceiling_bookings_per_second_under_crowd": r3(1000 / crowd_hold) if crowd_hold else None,
-        "model_note": "a model, not a measurement: hold(rtt) = hold measured alone + "
-        "round_trips_under_lock x (rtt - measured round trip)",
-        "model_by_round_trip_ms": model,
-    }
+SCENARIOS = ["hot", "spread", "hot_wait", "backlog", "hot_rtt", "embedded"]
 
 
 def ensure_tools() -> list[str]:
@@ -136,29 +49,6 @@ def ensure_tools() -> list[str]:
     if wrk_binary() is None:
         missing.append("wrk")
     return missing
-
-
-PAUSE_WEBHOOKS = (
-    "import json; from config.celery import app\n"
-    "replies = app.control.cancel_consumer('webhooks', reply=True, timeout=2)\n"
-    "print(json.dumps([name for reply in replies or [] for name in reply]))\n"
-)
-
-
-def pause_webhook_sending(stack: Stack, timeout: float = 60) -> None:
-    """Deliveries are written and queued by both designs alike; sending them (the same work
-    for both, on their own queue) is not what is compared, so the webhook worker stops
-    consuming the webhooks queue for the run. Asked until it answers (a worker still starting
-    does not hear the broadcast)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        answered = json.loads(stack.manage("shell", "-c", PAUSE_WEBHOOKS).strip().splitlines()[-1])
-        if any(name.startswith("webhooks@") for name in answered):
-            log(f"webhook sending paused ({', '.join(answered)} answered)")
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the webhook worker did not stop consuming (answers: {answered})")
-        time.sleep(1)
 
 
 def stop_cleanly_on_terminate() -> None:
@@ -171,6 +61,33 @@ def stop_cleanly_on_terminate() -> None:
     signal.signal(signal.SIGTERM, terminate)
 
 
+DEFINITIONS = {
+    "answered_per_second": "answered requests per second of load. Old: 201 + 409, each decided "
+    "inside its request; new: 202 (recorded for the partition worker) + 409 refused at the door "
+    "(decided at once). accepted_per_second (new) and bookings_per_second (old) hold the same",
+    "time_to_decision_seconds": "client send -> decision: for a 202 the announcement of the "
+    "commit of the round that decided it (time_to_round_start_seconds: to decided_at, the "
+    "round's start), the answer otherwise",
+    "cpu_ms_per_request": "CPU milliseconds per request by process group, /proc deltas from the "
+    "first request until the design's work was done (decisions made, queues drained); "
+    "load_generator = wrk's own rusage; rtt_proxy = the delaying proxy (hot_rtt)",
+    "threads": "hot, spread at each gunicorn setting (processes x threads): each design's median "
+    "run of --repeat pairs; scenarios.<name> shows each design at its best setting",
+    "backlog.confirmations_per_second": "confirmed commands / seconds from the doorbell to the "
+    "commit of the last confirmation; refusals_per_second: refused / seconds from there to the "
+    "commit of the last refusal",
+    "footprint.embedded": "processes of python -m workers run --web (embedded default) and their "
+    "PSS summed from /proc/<pid>/smaps_rollup, idle and after the embedded crowd",
+}
+
+
+def thread_settings(text: str) -> list[int]:
+    settings = [int(part) for part in text.split(",") if part.strip()]
+    if not settings or min(settings) < 1:
+        raise argparse.ArgumentTypeError("thread counts, comma-separated: 4,8,24")
+    return settings
+
+
 def main(argv: list[str] | None = None) -> int:
     stop_cleanly_on_terminate()
     parser = argparse.ArgumentParser(
@@ -178,12 +95,18 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--requests", type=int, default=5000)
-    parser.add_argument("--capacity", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=2500)
+    parser.add_argument("--capacity", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--spread-events", type=int, default=50)
     parser.add_argument("--web-workers", type=int, default=2)
-    parser.add_argument("--web-threads", type=int, default=24)
+    parser.add_argument(
+        "--web-threads",
+        type=int,
+        default=24,
+        help="threads of the stack's own gunicorn (one of --threads' settings needs no web of "
+        "its own); the designs' best settings of hot serve hot_wait and hot_rtt",
+    )
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--subscriptions", type=int, default=2)
     parser.add_argument("--settle-timeout", type=float, default=240)
@@ -192,18 +115,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embedded-capacity", type=int, default=300)
     parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
     parser.add_argument(
+        "--threads",
+        type=thread_settings,
+        default=[4, 8, 24],
+        help="hot, spread: the gunicorn thread settings swept (per process, --web-workers "
+        "processes), comma-separated (default 4,8,24)",
+    )
+    parser.add_argument(
         "--repeat",
         type=int,
         default=3,
-        help="hot, spread: old/new pairs run one after the other, each ratio the median of the "
-        "pairs' (default 3)",
+        help="hot, spread: old/new pairs at each thread setting, alternated; each design's "
+        "median run of them is its figure there (default 3)",
+    )
+    parser.add_argument(
+        "--wait-repeat", type=int, default=1, help="hot_wait: old/new pairs (default 1)"
+    )
+    parser.add_argument(
+        "--rtt-repeat", type=int, default=1, help="hot_rtt: old/new pairs (default 1)"
+    )
+    parser.add_argument(
+        "--rtt-delay-ms",
+        type=float,
+        default=0.5,
+        help="hot_rtt: delay each way between the service and PostgreSQL (default 0.5)",
     )
     parser.add_argument(
         "--backlog-runs",
         type=int,
-        default=5,
-        help="backlog runs (a few seconds each), the median one reported (default 5)",
+        default=3,
+        help="backlog runs (a few seconds each), the median one reported (default 3)",
     )
+    parser.add_argument("--backlog-requests", type=int, default=5000)
     parser.add_argument(
         "--no-durable",
         dest="durable",
@@ -220,11 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    if args.repeat < 1 or args.backlog_runs < 1:
-        parser.error("--repeat and --backlog-runs must be at least 1")
+    if min(args.repeat, args.backlog_runs, args.wait_repeat, args.rtt_repeat) < 1:
+        parser.error("--repeat, --wait-repeat, --rtt-repeat and --backlog-runs must be at least 1")
     if args.quick:
         args.requests, args.capacity = 1000, 200
         args.embedded_customers, args.embedded_capacity = 1000, 100
+        args.backlog_requests, args.repeat, args.backlog_runs = 1000, 1, 1
     missing = ensure_tools()
     if missing:
         log(f"needs {', '.join(missing)}: sudo apt-get install -y postgresql redis-server wrk")
@@ -238,27 +182,21 @@ def main(argv: list[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
+            # Other work on the machine moves the figures: the load average when the run began.
+            "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
         },
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "definitions": {
-            "accepted_per_second (new)": "answered requests per second of load: 202 (recorded "
-            "for the partition worker) + 409 refused at the door (decided at once)",
-            "bookings_per_second (old)": "answered requests per second of load: 201 + 409, "
-            "each decided inside its request",
-            "time_to_decision_seconds": "client send -> decision: decided_at for a 202, the "
-            "answer otherwise",
-            "cpu_ms_per_request": "CPU milliseconds per request by process group, /proc deltas "
-            "from the first request until the design's work was done (decisions made, queues "
-            "drained); load_generator = wrk's own rusage",
-        },
+        "definitions": DEFINITIONS,
         "scenarios": {},
     }
     pg_scenarios = [s for s in wanted if s != "embedded"]
     if pg_scenarios:
-        run_scaled(args, pg_scenarios, results)
+        run_scaled(args, pg_scenarios, results, Alternation())
     if "embedded" in wanted:
-        run_embedded(args, results)
+        with timed(results, "embedded"):
+            run_embedded(args, results)
     results["total_seconds"] = r3(time.monotonic() - started)
+    results["machine"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     (args.out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(results, args.out / "latest.png")
     print()
@@ -269,176 +207,40 @@ def main(argv: list[str] | None = None) -> int:
     for name, s in results["scenarios"].items():
         if "ratios" in s:
             print(f"{name}: " + ", ".join(f"{k} = {v}" for k, v in s["ratios"].items()))
-        if len(s.get("trials", ())) > 1:
-            print(
-                f"  median of {s['repeat']} pairs (figures above: pair {s['median_pair']}); "
-                "each pair's answered ratio and p99 new/old: "
-                + ", ".join(
-                    f"{t['ratios'][RATIO]} / {t['ratios']['p99_decision_new_over_old']}"
-                    for t in s["trials"]
-                )
+        if "threads" in s:
+            print(f"  threads: new at {s['threads']['new']}, old at {s['threads']['old']}")
+    for name, points in results.get("threads", {}).items():
+        print(
+            f"{name} by thread setting (median answered/s new / old, ratio): "
+            + "; ".join(
+                f"{label}: {p['new']['answered_per_second']} / {p['old']['answered_per_second']}"
+                f" ({p['ratios'][RATIO]})"
+                for label, p in points.items()
             )
+        )
     if "backlog" in results:
         b = results["backlog"]
         print(
             f"backlog (worker only): {b['decided']} decisions in "
             f"{b['seconds_from_doorbell_to_last_decision']}s = {b['decisions_per_second']}/s"
-            f" (median of runs: {b.get('trials_decisions_per_second')})"
+            f" (runs: {b.get('trials_decisions_per_second')}); confirmations "
+            f"{b.get('confirmations_per_second')}/s, refusals {b.get('refusals_per_second')}/s"
+        )
+    if "footprint" in results:
+        f = results["footprint"]["embedded"]
+        print(
+            f"embedded footprint: {f['processes']} processes, {f['pss_mb_idle']} MB PSS idle, "
+            f"{f['pss_mb_after_crowd']} MB after the crowd"
+        )
+    if "phase_seconds" in results:
+        print(
+            "seconds by part: "
+            + ", ".join(f"{k} {v:.0f}" for k, v in results["phase_seconds"].items())
         )
     if "invariants" in results:
         print(f"invariants ok: {results['invariants'].get('ok')}")
     print(f"results in {args.out / 'latest.json'} and latest.png ({results['total_seconds']:.0f}s)")
     return 0
-
-
-def bench_environment(args) -> dict:
-    env = {
-        "DJANGO_SETTINGS_MODULE": "bench.legacy.settings",  # the product + the old design
-        "BOOKING_PARTITIONS": str(args.partitions),
-        "LOG_LEVEL": "WARNING",
-        # Failed deliveries (the subscriptions point at a closed port) are not retried nor
-        # their subscriptions disabled during the run.
-        "WEBHOOK_RETRY_SCHEDULE": "3600",
-        # Nor are the deliveries both designs wrote (left unsent: the webhook worker is paused)
-        # published by the scheduler during the runs: every 5 s it published up to 500 of them
-        # (~0.3 ms of CPU a publish) into the middle of whichever run was going on.
-        "WEBHOOK_SCHEDULE_INTERVAL_SECONDS": "3600",
-        # The product's sweeper defaults (the test stack's 2 s / 1 s would re-ring, and bump
-        # the attempts of, every command the busy worker has not reached yet).
-        "BOOKING_SWEEP_AFTER_SECONDS": "5",
-        "BOOKING_SWEEP_INTERVAL_SECONDS": "5",
-        "WEBHOOK_DISABLE_AFTER_FAILURES": "1000000000",
-        # The crowd opens all its keep-alive connections at once, and whichever gunicorn
-        # process wakes first accepts most of them (145 of 200 measured): that process's one
-        # core then serves most of the load. A cap per process spreads them (either design).
-        "GUNICORN_CMD_ARGS": f"--worker-connections {-(-args.concurrency // args.web_workers) + 5}",
-    }
-    env.update(item.split("=", 1) for item in args.env)
-    return env
-
-
-def run_scaled(args, wanted: list[str], results: dict) -> None:
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-") as tmp,
-        PostgresServer(durable=args.durable) as pg,
-        RedisServer() as redis,
-    ):
-        log(f"PostgreSQL on {pg.port} (durable={args.durable}), Redis on {redis.port}")
-        env = {"DATABASE_URL": pg.url, "CELERY_BROKER_URL": redis.url, **bench_environment(args)}
-        stack = Stack(
-            Path(tmp) / "stack", env=env, web_workers=args.web_workers, web_threads=args.web_threads
-        )
-        with stack:
-            log(
-                f"stack up at {stack.base_url} (gunicorn {args.web_workers}x"
-                f"{args.web_threads} threads, {args.partitions} partition workers)"
-            )
-            pause_webhook_sending(stack)
-            db = Db(pg.url)
-            meter = meter_for(stack, pg, redis)
-
-            def idle(quiesce: bool = True):
-                """Wait for drained queues; then, between runs (not inside a measured one),
-                vacuum, analyze and checkpoint."""
-                waited = wait_for_idle_queues(redis.url, args.partitions)
-                if quiesce:
-                    db.quiesce()
-                return waited
-
-            plan = {"hot": 1, "spread": args.spread_events}
-            for name, events in plan.items():
-                if name not in wanted:
-                    continue
-                pairs = [
-                    scenario(
-                        stack,
-                        db,
-                        idle,
-                        name=name,
-                        requests=args.requests,
-                        capacity=args.capacity,
-                        events=events,
-                        concurrency=args.concurrency,
-                        settle_timeout=args.settle_timeout,
-                        subscriptions=args.subscriptions,
-                        meter=meter,
-                    )
-                    for _ in range(args.repeat)
-                ]
-                results["scenarios"][name] = median_of_pairs(pairs)
-            if "hot" in wanted:
-                results["limits"] = {
-                    "old": old_design_limits(
-                        stack, db, results["scenarios"]["hot"], idle, args.subscriptions
-                    )
-                }
-            if "hot_wait" in wanted:
-                results["scenarios"]["hot_wait"] = waiting_scenario(
-                    stack,
-                    db,
-                    idle,
-                    requests=args.requests,
-                    capacity=args.capacity,
-                    concurrency=args.concurrency,
-                    settle_timeout=args.settle_timeout,
-                    subscriptions=args.subscriptions,
-                    meter=meter,
-                    wait=args.wait,
-                )
-            if "backlog" in wanted:
-                results["backlog"] = median_backlog(
-                    [
-                        backlog(
-                            stack,
-                            db,
-                            idle,
-                            requests=args.requests,
-                            capacity=args.capacity,
-                            timeout=args.settle_timeout,
-                            subscriptions=args.subscriptions,
-                        )
-                        for _ in range(args.backlog_runs)
-                    ]
-                )
-                results.setdefault("limits", {})["new"] = {
-                    "ceiling_decisions_per_second_one_worker": results["backlog"][
-                        "decisions_per_second"
-                    ],
-                    "note": "one partition worker decides this many commands a second from a "
-                    "backlog (one event); partitions add workers, one event stays on one",
-                }
-            import redis as redis_client
-
-            # The webhooks queue was not consumed (pause_webhook_sending): what both designs
-            # handed over is still there.
-            results["webhook_messages_left_unsent"] = redis_client.Redis.from_url(redis.url).llen(
-                "webhooks"
-            )
-            invariants = stack.manage("check_invariants", "--pending-threshold", "600", "--json")
-            results["invariants"] = json.loads(invariants.strip().splitlines()[-1])
-
-
-def run_embedded(args, results: dict) -> None:
-    """``make run``'s profile: SQLite + the file-system broker, the launcher's defaults."""
-    with tempfile.TemporaryDirectory(prefix="bench-embedded-") as tmp:
-        env = {
-            "DJANGO_SETTINGS_MODULE": "bench.legacy.settings",
-            "LOG_LEVEL": "WARNING",
-            "BOOKING_PARTITIONS": "8",
-            "BOOKING_SWEEP_AFTER_SECONDS": "5",
-            "BOOKING_SWEEP_INTERVAL_SECONDS": "5",
-        }
-        env.update(item.split("=", 1) for item in args.env)
-        stack = Stack(Path(tmp) / "stack", env=env, web_workers=2, web_threads=8)
-        with stack:
-            log(f"embedded stack up at {stack.base_url} (gunicorn 2x8 threads, SQLite)")
-            results["scenarios"]["embedded"] = embedded_scenario(
-                stack,
-                customers=args.embedded_customers,
-                capacity=args.embedded_capacity,
-                concurrency=args.concurrency,
-                meter=meter_for(stack, None, None),
-            )
 
 
 if __name__ == "__main__":

@@ -73,16 +73,24 @@ class Db:
             )[0]
         )
 
-    def decided_at(self, sent_at: dict[str, float]) -> dict[str, float]:
-        """Request id -> when it was decided (epoch seconds), for the decided ones."""
+    def decided_at(self, sent_at: dict[str, float]) -> dict[str, tuple[int, float]]:
+        """Request uid -> (its primary key, decided_at in epoch seconds), for the decided ones."""
         with self.conn.cursor() as cursor:
             cursor.execute(
-                "SELECT uid::text, extract(epoch FROM decided_at) FROM "
+                "SELECT uid::text, id, extract(epoch FROM decided_at) FROM "
                 "bookings_bookingrequest WHERE uid::text = ANY(%s) "
                 "AND decided_at IS NOT NULL",
                 [list(sent_at)],
             )
-            return {uid: float(decided) for uid, decided in cursor.fetchall()}
+            return {uid: (pk, float(decided)) for uid, pk, decided in cursor.fetchall()}
+
+    def statuses_by_id(self, events: list[int]) -> dict[int, str]:
+        """Request primary key -> status, for every request of the events."""
+        with self.conn.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, status FROM bookings_bookingrequest WHERE event_id = ANY(%s)", [events]
+            )
+            return dict(cursor.fetchall())
 
     def decision_latencies(self, events: list[int]) -> tuple[list[float], float | None]:
         with self.conn.cursor() as cursor:
@@ -146,12 +154,12 @@ class SqliteDb:
 
         return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
 
-    def decided_at(self, sent_at: dict[str, float]) -> dict[str, float]:
+    def decided_at(self, sent_at: dict[str, float]) -> dict[str, tuple[int, float]]:
         rows = self.conn.execute(
-            "SELECT uid, decided_at FROM bookings_bookingrequest WHERE decided_at IS NOT NULL"
+            "SELECT uid, id, decided_at FROM bookings_bookingrequest WHERE decided_at IS NOT NULL"
         ).fetchall()
         by_hex = {uid.replace("-", ""): uid for uid in sent_at}
-        return {by_hex[u]: self._epoch(d) for u, d in rows if u in by_hex}
+        return {by_hex[u]: (pk, self._epoch(d)) for u, pk, d in rows if u in by_hex}
 
     def decision_latencies(self, events: list[int]) -> tuple[list[float], float | None]:
         rows = [

@@ -137,14 +137,19 @@ def drive(
         deadline = started + timeout
         done = 0
         last_report = started
-        while time.monotonic() < deadline and process.poll() is None:
-            done = len(list(folder.glob("thread-*.tsv")))
-            if done >= concurrency:
-                break
-            if time.monotonic() - last_report >= 5:
-                last_report = time.monotonic()
-                log(f"  {label}: {done}/{concurrency} connections done")
-            time.sleep(0.05)
+        try:
+            while time.monotonic() < deadline and process.poll() is None:
+                done = len(list(folder.glob("thread-*.tsv")))
+                if done >= concurrency:
+                    break
+                if time.monotonic() - last_report >= 5:
+                    last_report = time.monotonic()
+                    log(f"  {label}: {done}/{concurrency} connections done")
+                time.sleep(0.05)
+        except BaseException:  # SIGTERM, Ctrl-C: the load generator stops with the bench
+            process.kill()
+            process.wait()
+            raise
         # wrk runs for its duration unless interrupted; every thread has stopped by now.
         process.send_signal(signal.SIGINT)
         _, exit_status, usage = os.wait4(process.pid, 0)

@@ -9,8 +9,14 @@ CPU_GROUPS = (
     "other_celery",
     "postgresql",
     "redis",
+    "rtt_proxy",
     "load_generator",
 )
+
+
+def rate_of(d: dict) -> float | None:
+    """Answered/s of a design's run (results from before ``answered_per_second`` too)."""
+    return d.get("answered_per_second", d.get("accepted_per_second", d.get("bookings_per_second")))
 
 
 def _runs(results: dict):
@@ -50,7 +56,12 @@ def table(results: dict) -> str:
             (
                 name,
                 design,
-                str(d.get("accepted_per_second", d.get("bookings_per_second"))),
+                str(
+                    d.get(
+                        "answered_per_second",
+                        d.get("accepted_per_second", d.get("bookings_per_second")),
+                    )
+                ),
                 str(d["decisions_per_second"]),
                 str(t["p50"]),
                 str(t["p95"]),
@@ -74,7 +85,7 @@ def plot(results: dict, path: Path) -> None:
     runs = list(_runs(results))
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(17, 5))
     labels = [f"{name}\n{design}" for name, design, _, _ in runs]
-    rates = [d.get("accepted_per_second", d.get("bookings_per_second")) or 0 for *_, d in runs]
+    rates = [rate_of(d) or 0 for *_, d in runs]
     colors = ["tab:red" if design == "old" else "tab:blue" for _, design, _, _ in runs]
     left.bar(range(len(runs)), rates, color=colors)
     for x, value in enumerate(rates):
@@ -115,14 +126,16 @@ def markdown(results: dict) -> str:
     lines = [
         "| scenario | design | answered/s | decisions/s | request → decision p50 / p95 / p99 (s) "
         "| confirmed / capacity | 5xx | lost | CPU ms per request: server total (web, partition "
-        "workers, other Celery, PostgreSQL, Redis; load generator) |",
+        "workers, other Celery, PostgreSQL, Redis, delaying proxy; load generator) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, design, s, d in _runs(results):
         t = d["time_to_decision_seconds"]
         cpu = d.get("cpu_ms_per_request") or {}
         groups = ", ".join(str(cpu.get(g, 0) or 0) for g in CPU_GROUPS[:-1])
-        rate = d.get("accepted_per_second", d.get("bookings_per_second"))
+        rate = d.get(
+            "answered_per_second", d.get("accepted_per_second", d.get("bookings_per_second"))
+        )
         lines.append(
             f"| {name} ({cpus} cores) | {design} | {rate:,.0f}"
             f" | {d['decisions_per_second'] or 0:,.0f}"

@@ -1,25 +1,28 @@
-"""The scenarios: one flash crowd against each design (old, then new) on the same stack; the
-new design under ``Prefer: wait``; the partition worker's own rate on a backlog of pending
-commands; and the embedded default (``make run``) under a crowd.
+"""The scenarios' runs: one flash crowd at one design (``run_new``, ``run_old``), and a pair of
+them on the same stack in a given order (``run_pair``), which ``bench.sweep`` repeats, alternated,
+at each thread setting.
 
 Every run of a design is measured the same way: the load generator's answers, the database's
-decisions, and the CPU every process group spent from the first request until the design was
-done (its decisions made, its queues drained), from ``/proc`` (``bench.cpu``).
+decisions, the announcements of committed decisions (``bench.clocks``), and the CPU every process
+group spent from the first request until the design was done (its decisions made, its queues
+drained), from ``/proc`` (``bench.cpu``).
 
-Definitions (README, "Performance"):
-- old ``bookings_per_second``: answered requests (201 booked, 409 refused) per second of load;
-  the request is the decision.
-- new ``accepted_per_second``: answered requests per second of load: ``202`` (recorded, decided
-  by the partition worker) and ``409`` refused at the door (decided at once, nothing recorded).
-  ``accepted_202`` and ``refused_at_door`` count them apart.
+Definitions (docs/performance.md):
+- ``answered_per_second``: answered requests per second of load. Old: ``201`` + ``409``, each
+  decided inside its request. New: ``202`` (recorded, decided by the partition worker) + ``409``
+  refused at the door (decided at once, nothing recorded); ``accepted_202`` and
+  ``refused_at_door`` count them apart. The old keys ``accepted_per_second`` (new) and
+  ``bookings_per_second`` (old) hold the same value.
 - ``time_to_decision_seconds``: from the client sending the request to its decision: the
-  answer for the old design and for refusals at the door, ``decided_at`` for a ``202``.
+  answer for the old design and for refusals at the door, the announcement after the commit of
+  the round that decided it for a ``202``.
 """
 
 import json
 import statistics
 import time
 
+from bench.clocks import DecisionClock
 from bench.cpu import CpuMeter
 from bench.db import Db
 from bench.load import Load, drive, log, pct, r3
@@ -27,6 +30,10 @@ from devtools.stack import Stack
 
 NEW_PATH = "/bookingapi/booking/"
 OLD_PATH = "/legacyapi/book/"
+# The answered ratio of a scenario; the key it had before (it always held answered/s, 202 + 409
+# against 201 + 409) is kept beside it with the same value for one release.
+RATIO = "answered_per_s_new_over_old"
+RATIO_ALIAS = "accepted_per_s_new_over_booking_per_s_old"
 
 
 def _p(values: list[float]) -> dict:
@@ -66,12 +73,34 @@ def settle(db: Db, events: list[int], timeout: float, label: str) -> dict:
         time.sleep(0.5)
 
 
+def committed_at(db, sent_at: dict[str, float], clock: DecisionClock | None):
+    """Request uid -> when its decision was committed (the announcement's arrival), and how
+    many had no announcement (lost datagram, no listener): those count at ``decided_at``."""
+    stamps = clock.stamps if clock is not None else {}
+    found, missed = {}, 0
+    for uid, (pk, decided_at) in db.decided_at(sent_at).items():
+        if pk in stamps:
+            found[uid] = stamps[pk]
+        else:
+            found[uid], missed = decided_at, missed + 1
+    return found, missed
+
+
 def run_new(
-    stack: Stack, db: Db, jobs, events, concurrency, settle_timeout, meter, idle, prefer=None
+    base_url: str,
+    db,
+    jobs,
+    events,
+    concurrency,
+    settle_timeout,
+    meter,
+    idle,
+    clock: DecisionClock | None = None,
+    prefer: str | None = None,
 ) -> dict:
     label = "new design" + (f" ({prefer})" if prefer else "")
     before = meter.snapshot() if meter else None
-    load = drive(stack.base_url, NEW_PATH, jobs, concurrency, label, prefer=prefer)
+    load = drive(base_url, NEW_PATH, jobs, concurrency, label, prefer=prefer)
     statuses = load.statuses
     accepted = statuses.get(202, 0)
     at_door = [a for a in load.answers if a.status == 409 and a.id is None]
@@ -80,16 +109,23 @@ def run_new(
     cpu = cpu_per_request(meter, before, load, len(jobs))
     latencies, span = db.decision_latencies(events)
     recorded = len(latencies) + counts.get("pending", 0)
-    decided_at = db.decided_at(load.sent_at)
-    # Seconds from sending to the decision: decided_at for what was recorded, the answer for
+    decided_at = {uid: at for uid, (_, at) in db.decided_at(load.sent_at).items()}
+    committed, unannounced = committed_at(db, load.sent_at, clock)
+    # Seconds from sending to the decision: its commit for what was recorded, the answer for
     # what was refused at the door.
-    to_decision = [decided_at[i] - sent for i, sent in load.sent_at.items() if i in decided_at]
-    to_decision += [a.seconds for a in at_door]
+    at_once = [a.seconds for a in at_door]
+    to_decision = [committed[i] - sent for i, sent in load.sent_at.items() if i in committed]
+    to_round = [decided_at[i] - sent for i, sent in load.sent_at.items() if i in decided_at]
+    to_decision += at_once
+    to_round += at_once
     answered = accepted + len(at_door)
     if prefer:  # answered after waiting: 201/409 carry the decision themselves
-        to_decision += [a.seconds for a in load.answers if a.status in (201, 409) and a.id]
+        waited = [a.seconds for a in load.answers if a.status in (201, 409) and a.id]
+        to_decision += waited
+        to_round += waited
         answered = len(load.answers)
     to_202 = [a.seconds for a in load.answers if a.status == 202]
+    rate = r3(answered / load.seconds) if load.seconds else None
     result = {
         "requests": len(jobs),
         "accepted": accepted,
@@ -100,7 +136,8 @@ def run_new(
         "transport_error_kinds": load.error_kinds,
         "server_errors_5xx": load.server_errors,
         "load_seconds": r3(load.seconds),
-        "accepted_per_second": r3(answered / load.seconds) if load.seconds else None,
+        "answered_per_second": rate,
+        "accepted_per_second": rate,
         "accepted_202_per_second": r3(accepted / load.seconds) if load.seconds else None,
         "request_seconds": _p(load.latencies),
         "seconds_to_202": _p(to_202),
@@ -109,10 +146,16 @@ def run_new(
         "decided_by_workers": len(latencies),
         "first_request_to_last_decision_seconds": r3(span),
         "decisions_per_second": r3(len(latencies) / span) if span else None,
-        # From the command's insert (created_at) to its decision, as event_report measures it.
+        # From the command's insert (created_at) to its round's start (decided_at), as
+        # event_report measures it.
         "recorded_to_decision_seconds": _p(latencies),
-        # From the client sending the request to the decision: comparable with the old design.
+        # From the client sending the request to the decision's commit: comparable with the
+        # old design's answer, which comes after its commit.
         "time_to_decision_seconds": _p(to_decision),
+        # The same to the start of the round that decided it (decided_at): what was reported
+        # until the commit was timed.
+        "time_to_round_start_seconds": _p(to_round),
+        "decisions_timed_at_round_start": unannounced,
         "queries_per_request": _queries(load),
         "confirmed": counts.get("confirmed", 0),
         "rejected": counts.get("rejected", 0) + len(at_door),
@@ -130,9 +173,9 @@ def run_new(
     return result
 
 
-def run_old(stack: Stack, db: Db, jobs, events, concurrency, meter, idle) -> dict:
+def run_old(base_url: str, db: Db, jobs, events, concurrency, meter, idle) -> dict:
     before = meter.snapshot() if meter else None
-    load = drive(stack.base_url, OLD_PATH, jobs, concurrency, "old design")
+    load = drive(base_url, OLD_PATH, jobs, concurrency, "old design")
     idle(quiesce=False)  # inside the measured run: its queues, nothing else
     cpu = cpu_per_request(meter, before, load, len(jobs))
     statuses = load.statuses
@@ -140,6 +183,7 @@ def run_old(stack: Stack, db: Db, jobs, events, concurrency, meter, idle) -> dic
     holds = [a.lock_hold for a in load.answers if a.lock_hold is not None]
     booked_holds = [a.lock_hold for a in load.answers if a.status == 201 and a.lock_hold]
     statements = [a.lock_statements for a in load.answers if a.status == 201 and a.lock_statements]
+    rate = r3(decided / load.seconds)
     return {
         "requests": len(jobs),
         "status_counts": {str(k): v for k, v in sorted(statuses.items())},
@@ -148,11 +192,16 @@ def run_old(stack: Stack, db: Db, jobs, events, concurrency, meter, idle) -> dic
         "server_errors_5xx": load.server_errors,
         "load_seconds": r3(load.seconds),
         "decided": decided,
-        "bookings_per_second": r3(decided / load.seconds),
-        "decisions_per_second": r3(decided / load.seconds),
+        "answered_per_second": rate,
+        "bookings_per_second": rate,
+        "decisions_per_second": rate,
         "time_to_decision_seconds": _p(load.latencies),
+        "request_seconds": _p(load.latencies),
         "queries_per_request": _queries(load),
-        # How long each request held the event's row lock (lock granted -> commit returned).
+        # Requests that took the event's row lock (the others were refused at the door), and
+        # how long each held it (lock granted -> commit returned).
+        "took_the_lock": len(holds),
+        "refused_at_door": sum(1 for a in load.answers if a.status == 409 and a.lock_hold is None),
         "lock_hold_ms": {k: r3(v * 1000) if v else v for k, v in _p(holds).items()},
         "lock_hold_ms_booked": {k: r3(v * 1000) if v else v for k, v in _p(booked_holds).items()},
         "statements_under_lock_booked": max(set(statements), key=statements.count)
@@ -164,6 +213,11 @@ def run_old(stack: Stack, db: Db, jobs, events, concurrency, meter, idle) -> dic
         "cpu_ms_per_request": cpu,
         **db.seats(events),
     }
+
+
+def answered(design: dict) -> float:
+    """A design's answered requests per second in a run (either design's key)."""
+    return design.get("answered_per_second") or 0
 
 
 def seed(stack: Stack, *, customers: int, capacity: int, events: int) -> dict:
@@ -201,12 +255,35 @@ def subscribe(stack: Stack, organizer_token: str, count: int) -> None:
     stack.manage("shell", "-c", code)
 
 
-def scenario(
+def ratios(new: dict, old: dict, *, waited: bool = False) -> dict:
+    """The new design's figures over the old's (and p99s both ways). ``waited``: the new design
+    answered with the decision (``Prefer: wait``), so the p99 to the answer is compared too."""
+    old_rate = answered(old)
+    new_p99, old_p99 = (d["time_to_decision_seconds"]["p99"] for d in (new, old))
+    rate = r3(answered(new) / old_rate) if old_rate else None
+    found = {
+        RATIO: rate,
+        RATIO_ALIAS: rate,
+        "decisions_per_s_new_over_old": r3((new["decisions_per_second"] or 0) / old_rate)
+        if old_rate
+        else None,
+        "p99_decision_old_over_new": r3(old_p99 / new_p99) if new_p99 else None,
+        "p99_decision_new_over_old": r3(new_p99 / old_p99) if old_p99 else None,
+    }
+    if waited:
+        new_answer, old_answer = (d["request_seconds"]["p99"] for d in (new, old))
+        found["p99_answer_new_over_old"] = r3(new_answer / old_answer) if old_answer else None
+    return found
+
+
+def run_pair(
     stack: Stack,
     db: Db,
     idle,
     *,
     name: str,
+    urls: dict[str, str],
+    order: tuple[str, str],
     requests: int,
     capacity: int,
     events: int,
@@ -214,257 +291,78 @@ def scenario(
     settle_timeout: float,
     subscriptions: int,
     meter: CpuMeter | None,
+    clock: DecisionClock | None = None,
+    prefer: str | None = None,
 ) -> dict:
+    """Both designs under the same crowd, one after the other in ``order``, each at its own
+    web server (``urls``), each on events of its own seeded alike."""
     per_event = max(1, capacity // events)
     log(
         f"scenario {name}: {requests} requests from distinct customers over {events} event(s), "
         f"capacity {per_event * events} in all, {concurrency} concurrent clients, "
-        f"{subscriptions} webhook subscriptions"
+        f"{subscriptions} webhook subscriptions, {' then '.join(order)}"
+        + (f", new with Prefer: {prefer}" if prefer else "")
     )
     seeded = seed(stack, customers=requests, capacity=per_event, events=2 * events)
     subscribe(stack, seeded["organizer_token"], subscriptions)
-    new_events, old_events = seeded["events"][:events], seeded["events"][events:]
+    chosen = {"new": seeded["events"][:events], "old": seeded["events"][events:]}
     tokens = seeded["tokens"]
-    new_jobs = [(t, new_events[i % events]) for i, t in enumerate(tokens)]
-    old_jobs = [(t, old_events[i % events]) for i, t in enumerate(tokens)]
-    idle()
-    old = run_old(stack, db, old_jobs, old_events, concurrency, meter, idle)
-    log(
-        f"  old design: {old['bookings_per_second']}/s, p99 "
-        f"{old['time_to_decision_seconds']['p99']}s, 5xx {old['server_errors_5xx']}, "
-        f"lock held p50 {old['lock_hold_ms']['p50']} ms"
-    )
-    idle()
-    new = run_new(stack, db, new_jobs, new_events, concurrency, settle_timeout, meter, idle)
-    log(
-        f"  new design: answered {new['accepted_per_second']}/s ({new['accepted_202']} x 202, "
-        f"{new['refused_at_door']} refused at the door), decisions "
-        f"{new['decisions_per_second']}/s, p99 to decision "
-        f"{new['time_to_decision_seconds']['p99']}s, lost {new['lost']}"
-    )
-    old_rate = old["bookings_per_second"] or 0
-    new_p99, old_p99 = (d["time_to_decision_seconds"]["p99"] for d in (new, old))
-    ratios = {
-        "accepted_per_s_new_over_booking_per_s_old": r3(new["accepted_per_second"] / old_rate)
-        if old_rate
-        else None,
-        "decisions_per_s_new_over_old": r3((new["decisions_per_second"] or 0) / old_rate)
-        if old_rate
-        else None,
-        "p99_decision_old_over_new": r3(old_p99 / new_p99) if new_p99 else None,
-        "p99_decision_new_over_old": r3(new_p99 / old_p99) if old_p99 else None,
-    }
+    jobs = {d: [(t, chosen[d][i % events]) for i, t in enumerate(tokens)] for d in chosen}
+    runs = {}
+    for design in order:
+        idle()
+        if design == "old":
+            runs["old"] = run_old(
+                urls["old"], db, jobs["old"], chosen["old"], concurrency, meter, idle
+            )
+        else:
+            runs["new"] = run_new(
+                urls["new"],
+                db,
+                jobs["new"],
+                chosen["new"],
+                concurrency,
+                settle_timeout,
+                meter,
+                idle,
+                clock=clock,
+                prefer=prefer,
+            )
+        _log_run(design, runs[design])
     return {
         "requests": requests,
         "capacity": per_event * events,
         "events": events,
         "concurrency": concurrency,
         "subscriptions": subscriptions,
-        "new": new,
-        "old": old,
-        "ratios": ratios,
+        **({"prefer": prefer} if prefer else {}),
+        "order": list(order),
+        "new": runs["new"],
+        "old": runs["old"],
+        "ratios": ratios(runs["new"], runs["old"], waited=bool(prefer)),
     }
 
 
-# What each pair (and each backlog run) of a repeated scenario keeps in ``trials``.
-TRIAL_FIGURES = {
-    "new": ["accepted_per_second", "time_to_decision_seconds", "cpu_ms_per_request"],
-    "old": ["bookings_per_second", "time_to_decision_seconds", "cpu_ms_per_request"],
-}
-RATIO = "accepted_per_s_new_over_booking_per_s_old"
-
-
-def median_of_pairs(trials: list[dict]) -> dict:
-    """A scenario run as several old/new pairs, one after the other: each ratio is the median of
-    the pairs' ratios (a slow moment of a shared machine moves one pair, and both designs of a
-    pair run within the same half minute); the designs' figures are those of the pair whose
-    answered-per-second ratio is the median of the pairs'. Every pair's ratios and figures are
-    kept in ``trials``."""
-    chosen = _median_trial(trials, lambda t: t["ratios"][RATIO] or 0)
-    ratios = {
-        name: r3(statistics.median(values))
-        for name in chosen["ratios"]
-        if (values := [t["ratios"][name] for t in trials if t["ratios"][name] is not None])
-    }
-    return {
-        **chosen,
-        "ratios": ratios,
-        "repeat": len(trials),
-        "median_pair": trials.index(chosen) + 1,
-        "trials": [
-            {
-                "ratios": t["ratios"],
-                **{d: {k: t[d][k] for k in keys if k in t[d]} for d, keys in TRIAL_FIGURES.items()},
-            }
-            for t in trials
-        ],
-    }
-
-
-def median_backlog(trials: list[dict]) -> dict:
-    """Backlog runs (each its own event): the run with the median rate, and every run's rate."""
-    chosen = _median_trial(trials, lambda t: t["decisions_per_second"] or 0)
-    return {
-        **chosen,
-        "repeat": len(trials),
-        "trials_decisions_per_second": [t["decisions_per_second"] for t in trials],
-    }
-
-
-def _median_trial(trials: list[dict], key) -> dict:
-    """The trial at the median of ``key`` (the lower middle one of an even number)."""
-    return sorted(trials, key=key)[(len(trials) - 1) // 2]
-
-
-def waiting_scenario(
-    stack: Stack,
-    db: Db,
-    idle,
-    *,
-    requests: int,
-    capacity: int,
-    concurrency: int,
-    settle_timeout: float,
-    subscriptions: int,
-    meter: CpuMeter | None,
-    wait: int = 10,
-) -> dict:
-    """The hot event again, every client sending ``Prefer: wait=N``: statements per request
-    (the waiters are woken by a notification, not by polling) and the time to the answer."""
-    log(f"scenario hot_wait: {requests} requests, Prefer: wait={wait}, {concurrency} clients")
-    seeded = seed(stack, customers=requests, capacity=capacity, events=1)
-    subscribe(stack, seeded["organizer_token"], subscriptions)
-    event = seeded["events"][0]
-    jobs = [(t, event) for t in seeded["tokens"]]
-    idle()
-    new = run_new(
-        stack, db, jobs, [event], concurrency, settle_timeout, meter, idle, prefer=f"wait={wait}"
-    )
-    log(
-        f"  Prefer: wait={wait}: {new['status_counts']}, {new['preference_applied']} waited, "
-        f"queries/request {new['queries_per_request']['mean']}, p99 answer "
-        f"{new['request_seconds']['p99']}s"
-    )
-    return {
-        "requests": requests,
-        "capacity": capacity,
-        "events": 1,
-        "concurrency": concurrency,
-        "subscriptions": subscriptions,
-        "prefer": f"wait={wait}",
-        "new": new,
-    }
-
-
-def embedded_scenario(
-    stack: Stack, *, customers: int, capacity: int, concurrency: int, meter: CpuMeter | None
-) -> dict:
-    """``make run``'s embedded default (SQLite + the file-system broker, gunicorn 2 x 8 threads,
-    8 partition workers) under a crowd of distinct customers at one event."""
-    from bench.db import SqliteDb
-
-    log(
-        f"scenario embedded: {customers} customers, capacity {capacity}, "
-        f"{concurrency} connections, SQLite + file-system broker"
-    )
-    seeded = seed(stack, customers=customers, capacity=capacity, events=1)
-    event = seeded["events"][0]
-    db = SqliteDb(stack.data_dir / "db.sqlite3")
-    jobs = [(t, event) for t in seeded["tokens"]]
-    time.sleep(1)
-    new = run_new(stack, db, jobs, [event], concurrency, 120, meter, lambda **kwargs: 0.0)
-    log(
-        f"  embedded: answered {new['accepted_per_second']}/s ({new['accepted_202']} x 202 at "
-        f"{new['accepted_202_per_second']}/s), p99 to 202 {new['seconds_to_202']['p99']}s, "
-        f"5xx {new['server_errors_5xx']}, confirmed {new['confirmed']}/{capacity}"
-    )
-    return {
-        "requests": customers,
-        "capacity": capacity,
-        "events": 1,
-        "concurrency": concurrency,
-        "new": new,
-    }
-
-
-BACKLOG_CODE = """
-import json, time
-from apps.accounts.models import Customer
-from apps.bookings.models import BookingRequest, CommandKind
-from apps.events.models import Event
-from apps.accounts.tokens import user_ids_for_keys
-from apps.bookings.commands import ring
-event = Event.objects.get(pk={event_id})
-tokens = json.load(open({tokens_file!r}))
-customers = Customer.objects.filter(user_id__in=user_ids_for_keys(tokens))
-BookingRequest.objects.bulk_create([BookingRequest(kind=CommandKind.BOOK, user_id=c.user_id,
-    customer=c, event=event) for c in customers], batch_size=1000)
-started = time.time()
-ring(event_id=event.pk, partition=event.partition)
-print(json.dumps([started, time.time()]))
-"""
-
-
-def backlog(
-    stack: Stack,
-    db: Db,
-    idle,
-    *,
-    requests: int,
-    capacity: int,
-    timeout: float,
-    subscriptions: int = 0,
-) -> dict:
-    """The partition worker's own decision rate: a backlog of pending commands for one event,
-    recorded without doorbells, then one doorbell. No HTTP in the way."""
-    log(
-        f"backlog: {requests} pending commands at one event (capacity {capacity}), one doorbell, "
-        f"{subscriptions} webhook subscriptions"
-    )
-    seeded = seed(stack, customers=requests, capacity=capacity, events=1)
-    subscribe(stack, seeded["organizer_token"], subscriptions)
-    event_id = seeded["events"][0]
-    tokens_file = stack.data_dir / "backlog-tokens.json"
-    tokens_file.write_text(json.dumps(seeded["tokens"]))
-    idle()
-    # From the doorbell's publish: this shell's first publish (connecting to the broker, ~70 ms
-    # measured) is not the worker's time; it is reported apart.
-    publishing, rung = json.loads(
-        stack.manage(
-            "shell", "-c", BACKLOG_CODE.format(event_id=event_id, tokens_file=str(tokens_file))
+def _log_run(design: str, run: dict) -> None:
+    p99 = run["time_to_decision_seconds"]["p99"]
+    if design == "old":
+        log(
+            f"  old design: {run['answered_per_second']}/s, p99 {p99}s, 5xx "
+            f"{run['server_errors_5xx']}, {run['took_the_lock']} took the lock, held p50 "
+            f"{run['lock_hold_ms']['p50']} ms"
         )
-        .strip()
-        .splitlines()[-1]
-    )
-    deadline = time.monotonic() + timeout
-    while db.any_pending([event_id]) and time.monotonic() < deadline:
-        time.sleep(0.005)
-    observed = time.time() - rung
-    counts = db.requests_by_status([event_id])
-    first, last = db.one(
-        "SELECT extract(epoch FROM min(decided_at)), extract(epoch FROM max(decided_at)) "
-        "FROM bookings_bookingrequest WHERE event_id = %s",
-        [event_id],
-    )
-    decided = sum(n for s, n in counts.items() if s != "pending")
-    # decided_at is each batch's start: the poll's view bounds the last batch's end from above.
-    seconds = observed
-    result = {
-        "requests": requests,
-        "capacity": capacity,
-        "subscriptions": subscriptions,
-        "decided": decided,
-        "pending": counts.get("pending", 0),
-        "confirmed": counts.get("confirmed", 0),
-        "seconds_to_publish_doorbell": r3(rung - publishing),
-        "seconds_from_doorbell_to_last_decision": r3(seconds),
-        "seconds_from_doorbell_to_first_batch_start": r3(float(first) - rung) if first else None,
-        "seconds_from_doorbell_to_last_batch_start": r3(float(last) - rung) if last else None,
-        "decisions_per_second": r3(decided / seconds) if seconds else None,
-        **db.seats([event_id]),
-    }
-    log(
-        f"  backlog: {decided} decided in {seconds:.2f}s = "
-        f"{result['decisions_per_second']}/s, confirmed {result['confirmed']}/{capacity}"
-    )
-    return result
+    else:
+        log(
+            f"  new design: answered {run['answered_per_second']}/s ({run['accepted_202']} x 202, "
+            f"{run['refused_at_door']} refused at the door), p99 to decision {p99}s, p99 answer "
+            f"{run['request_seconds']['p99']}s, lost {run['lost']}"
+        )
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run at the median answered rate (the lower middle one of an even number)."""
+    return sorted(runs, key=answered)[(len(runs) - 1) // 2]
+
+
+def median(values: list[float]) -> float | None:
+    return r3(statistics.median(values)) if values else None

@@ -179,31 +179,12 @@ def request_booking(
 
     ``before_recording`` is called once the command is to be recorded, and may refuse it by
     raising (the API's per-user rate limit: it counts the commands that reach the queue)."""
-    found = selectors.event_for_booking(event_id=event_id, customer_id=customer_id)
-    if found is None:
-        message = f'Invalid pk "{event_id}" - object does not exist.'
-        raise DomainError(
-            f"event: {message}", code="validation_error", details={"event": [message]}
-        )
-    event, line = found
-    if seats > event.max_seats_per_booking:
-        message = f"at most {event.max_seats_per_booking} seats per booking at this event"
-        raise DomainError(
-            f"seats: {message}", code="validation_error", details={"seats": [message]}
-        )
+    event, line = event_and_line(event_id=event_id, customer_id=customer_id, seats=seats)
     digest = fingerprint(kind=CommandKind.BOOK, target=event.pk, payload=_bound({}, seats))
     earlier = _earlier_request(user_id=user_id, key=idempotency_key, digest=digest)
     if earlier is not None:
         return earlier, False
-    refusal = rules.refusal_at_the_door(
-        event=rules.state_of(event),
-        now=timezone.now(),
-        booking_status=line.booking_status,
-        seat_freeing_pending=line.seat_freeing_pending,
-        seats=seats,
-    )
-    if refusal is not None:
-        raise Conflict(refusal.message, code=refusal.reason)
+    refuse_at_the_door(event=event, line=line, seats=seats)
     if before_recording is not None:
         before_recording()
     command, created = request_command(
@@ -217,6 +198,42 @@ def request_booking(
     # The line as the event was read: every command pending then is ahead of this one.
     command.ahead_in_line = line.pending_commands
     return command, created
+
+
+def event_and_line(*, event_id: int, customer_id: int, seats: int) -> tuple[Event, selectors.Line]:
+    """The live event a book command asks for and its line, read without a lock (one
+    statement); ``DomainError`` for no such event or more seats than it allows per booking."""
+    found = selectors.event_for_booking(event_id=event_id, customer_id=customer_id)
+    if found is None:
+        raise no_such_event(event_id)
+    event, line = found
+    if seats > event.max_seats_per_booking:
+        message = f"at most {event.max_seats_per_booking} seats per booking at this event"
+        raise DomainError(
+            f"seats: {message}", code="validation_error", details={"seats": [message]}
+        )
+    return event, line
+
+
+def no_such_event(event_id: int) -> DomainError:
+    message = f'Invalid pk "{event_id}" - object does not exist.'
+    return DomainError(f"event: {message}", code="validation_error", details={"event": [message]})
+
+
+def refuse_at_the_door(*, event: Event, line: selectors.Line, seats: int) -> None:
+    """Raise the refusal the worker would decide for a book command recorded now, when nothing
+    ahead of it in line can change it (``rules.refusal_at_the_door``): the event is full, keeps
+    no waitlist, and nothing pending can free a seat. The benchmark's row-lock baseline
+    (bench/legacy) refuses at the same door."""
+    refusal = rules.refusal_at_the_door(
+        event=rules.state_of(event),
+        now=timezone.now(),
+        booking_status=line.booking_status,
+        seat_freeing_pending=line.seat_freeing_pending,
+        seats=seats,
+    )
+    if refusal is not None:
+        raise Conflict(refusal.message, code=refusal.reason)
 
 
 def _earlier_request(*, user_id: int, key: str | None, digest: str) -> BookingRequest | None:

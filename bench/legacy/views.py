@@ -6,8 +6,17 @@ same tables and constraints, the same rules (``rules.decide``), the same writes 
 booking (the booking, the seat counter, a history row, a delivery per matching webhook
 subscription, handed to the webhooks queue after commit), the same HTTP stack (DRF view, token
 authentication, the per-user rate limit, the error handler) and the same statement style as the
-new accept path (one written-out statement per step, rows through ``insert_rows``). A refusal
-rolls back and writes nothing, like a refusal at the new design's door.
+new accept path (one written-out statement per step, rows through ``insert_rows``).
+
+The same shortcuts as the new design, too: a book for an event that is full, keeps no waitlist
+and has nothing pending that could free a seat is refused at the same door, from the same
+unlocked read (``commands.event_and_line``, ``commands.refuse_at_the_door``), without taking the
+lock; the statements under the lock are prepared once per session where the new design's are
+(PostgreSQL, ``DATABASE_PREPARED_STATEMENTS``: the locked event read, the customer's booking,
+the reactivation, the seat counter; multi-row inserts are prepared in neither design); the
+event is locked ``FOR NO KEY UPDATE``, as the new design's worker locks it; and webhook payloads
+take the customer's username from the authenticated request, not from a read under the lock. A
+refusal under the lock (a seat taken meanwhile, a duplicate) rolls back and writes nothing.
 
 Every request for one event queues on that row lock while holding a database connection and a
 web thread. Each answer carries how long this request held the lock and how many statements it
@@ -28,39 +37,36 @@ from rest_framework.views import APIView
 
 from apps.accounts.permissions import IsCustomer
 from apps.audit.services import record_batch
-from apps.bookings import rules
+from apps.bookings import commands, rules
 from apps.bookings.ledger import HISTORY_ACTIONS
 from apps.bookings.models import Booking, BookingRequest, CommandKind
 from apps.bookings.outcomes import WEBHOOK_EVENT_TYPES, Outcome, outcome_data
 from apps.bookings.serializers import book_request, booking_body
 from apps.core.bulk import insert_rows
-from apps.core.exceptions import Conflict, DomainError
+from apps.core.exceptions import Conflict
+from apps.core.rows import JoinedRows, Statement
 from apps.core.throttling import CommandThrottle
 from apps.events.models import Event
 from apps.webhooks import services as webhooks
 
-LOCK_EVENT_SQL = f"SELECT * FROM {Event._meta.db_table} WHERE id = %s AND deleted_at IS NULL"
-BOOKING_SQL = (
+# Written out and prepared like the new design's statements (``apps.core.rows``).
+LOCKED_EVENT = JoinedRows(
+    [(Event, "e")], f"{Event._meta.db_table} e", "e.id = %s AND e.deleted_at IS NULL", lock=True
+)
+BOOKING = Statement(
     f"SELECT id, status, created_at FROM {Booking._meta.db_table} "
     "WHERE event_id = %s AND customer_id = %s"
 )
-REACTIVATE_SQL = (
+REACTIVATE = Statement(
     f"UPDATE {Booking._meta.db_table} "
-    "SET status = %s, seats = %s, cancelled_at = NULL, updated_at = %s WHERE id = %s"
+    "SET status = %s, seats = %s, cancelled_at = NULL, updated_at = %s WHERE id = %s RETURNING id"
 )
-COUNTER_SQL = (
+COUNTER = Statement(
     f"UPDATE {Event._meta.db_table} SET seats_taken = seats_taken + %s, updated_at = %s "
-    "WHERE id = %s"
+    "WHERE id = %s RETURNING seats_taken"
 )
 BOOKING_FIELDS = ("customer", "event", "status", "seats", "created_at", "updated_at")
 SEATS = 1  # the bench books one seat a request, in both designs
-
-
-def _lock_event_sql() -> str:
-    # The bench runs on PostgreSQL (a row lock); SQLite has no FOR UPDATE and serializes
-    # writers on its own, which is enough for the tests that keep this baseline working.
-    suffix = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    return LOCK_EVENT_SQL + suffix
 
 
 class _Statements:
@@ -94,22 +100,27 @@ class LegacyBookView(APIView):
     def post(self, request):
         event_id, _seats = book_request(request.data)
         customer = request.user.customer_profile
+        # The new design's door: refused from one unlocked read when nothing can change it.
+        event, line = commands.event_and_line(
+            event_id=event_id, customer_id=customer.pk, seats=SEATS
+        )
+        commands.refuse_at_the_door(event=event, line=line, seats=SEATS)
         statements = _Statements()
         with connection.execute_wrapper(statements):
             try:
                 with transaction.atomic():
-                    found = list(Event.objects.raw(_lock_event_sql(), [event_id]))
+                    found = LOCKED_EVENT.fetch([event_id])
                     locked_at, statements.count = time.perf_counter(), 0
                     if not found:
-                        message = f'Invalid pk "{event_id}" - object does not exist.'
-                        raise DomainError(f"event: {message}", code="validation_error")
-                    booking = _decide(found[0], customer, request.user.pk, self._count_booking)
+                        raise commands.no_such_event(event_id)
+                    event = found[0][0]
+                    booking = _decide(event, customer, request.user, self._count_booking)
             except Conflict:
                 self.lock_held = time.perf_counter() - locked_at, statements.count
                 raise
         self.lock_held = time.perf_counter() - locked_at, statements.count
         body = booking_body(
-            booking, event_title=found[0].title, customer_username=request.user.username
+            booking, event_title=event.title, customer_username=request.user.username
         )
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -122,14 +133,14 @@ class LegacyBookView(APIView):
         return response
 
 
-def _decide(event: Event, customer, user_id: int, count: Callable[[], None]) -> Booking:
+def _decide(event: Event, customer, user, count: Callable[[], None]) -> Booking:
     """Under the event's row lock: the rules decide; a refusal raises (and rolls back), a
     booking is counted against the rate limit (``count`` raises over it, and nothing is
     written) and writes what the new design's worker writes for it."""
     now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(BOOKING_SQL, [event.pk, customer.pk])
-        row = cursor.fetchone()
+    user_id = user.pk
+    found = BOOKING.fetchall([event.pk, customer.pk])
+    row = found[0] if found else None
     decision = rules.decide(
         kind=CommandKind.BOOK,
         event=rules.state_of(event),
@@ -144,18 +155,17 @@ def _decide(event: Event, customer, user_id: int, count: Callable[[], None]) -> 
     )
     booking.created_at = row[2] if row else now
     booking.updated_at = now
-    with connection.cursor() as cursor:
-        if row:
-            booking.pk = row[0]
-            cursor.execute(REACTIVATE_SQL, [decision.booking_status, SEATS, now, booking.pk])
-        else:
-            (booking.pk,) = insert_rows(
-                Booking,
-                BOOKING_FIELDS,
-                [(customer.pk, event.pk, booking.status, SEATS, now, now)],
-                returning_ids=True,
-            )
-        cursor.execute(COUNTER_SQL, [decision.seat_delta, now, event.pk])
+    if row:
+        booking.pk = row[0]
+        REACTIVATE.fetchall([decision.booking_status, SEATS, now, booking.pk])
+    else:
+        (booking.pk,) = insert_rows(
+            Booking,
+            BOOKING_FIELDS,
+            [(customer.pk, event.pk, booking.status, SEATS, now, now)],
+            returning_ids=True,
+        )
+    COUNTER.fetchall([decision.seat_delta, now, event.pk])
     # The request as the new design would show it: the decision is the request here, so it is
     # not stored, but subscribers and history hear of it in the same shape.
     shown = BookingRequest(
@@ -171,6 +181,7 @@ def _decide(event: Event, customer, user_id: int, count: Callable[[], None]) -> 
         created_at=now,
         decided_at=now,
     )
+    shown.customer_username = user.username  # webhook payloads: no read of it under the lock
     details = {
         "request": str(shown.uid),
         "kind": CommandKind.BOOK,

@@ -56,3 +56,54 @@ def test_the_rate_limit_counts_bookings_not_refusals_as_in_the_new_design(api, s
     # Refused under the lock: rolled back, nothing of it written.
     assert not Booking.objects.filter(event=second).exists()
     assert Event.objects.get(pk=second.pk).seats_taken == 0
+
+
+def test_a_full_event_is_refused_at_the_door_without_taking_the_lock(api):
+    event = EventFactory(capacity=1)
+    Event.objects.filter(pk=event.pk).update(seats_taken=1)
+    customer = CustomerFactory()
+
+    answer = api.as_user(customer.user).post(BOOK, {"event": event.pk}, format="json")
+
+    assert answer.status_code == 409
+    assert answer.json()["error"]["code"] == "sold_out"
+    # The same door as the new design: no lock was taken, so no hold is reported.
+    assert not answer.has_header("Bench-Lock-Hold-Us")
+
+
+def test_a_customer_holding_a_seat_at_a_full_event_hears_duplicate_at_the_door(api):
+    event = EventFactory(capacity=1)
+    customer = CustomerFactory()
+    api.as_user(customer.user).post(BOOK, {"event": event.pk}, format="json")
+
+    answer = api.as_user(customer.user).post(BOOK, {"event": event.pk}, format="json")
+
+    assert answer.json()["error"]["code"] == "duplicate"
+    assert not answer.has_header("Bench-Lock-Hold-Us")
+
+
+def test_a_webhook_payload_takes_the_username_from_the_request_not_a_read_under_the_lock(
+    api, settings
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.webhooks.models import WebhookDelivery
+    from apps.webhooks.services import create_subscription
+
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    event = EventFactory(capacity=5)
+    create_subscription(
+        owner_id=event.creator.user_id,
+        url="http://127.0.0.1:9/hook",
+        event_types=["booking.confirmed"],
+    )
+    customer = CustomerFactory()
+
+    with CaptureQueriesContext(connection) as queries:
+        answer = api.as_user(customer.user).post(BOOK, {"event": event.pk}, format="json")
+
+    assert answer.status_code == 201
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.payload["data"]["booking"]["customer_username"] == customer.user.username
+    assert not [q for q in queries.captured_queries if "u.username" in q["sql"]]
