@@ -37,7 +37,7 @@ from apps.core.bulk import insert_rows
 from apps.core.exceptions import Conflict, DomainError
 from apps.core.throttling import CommandThrottle
 from apps.events.models import Event
-from apps.webhooks import services as webhooks
+from apps.webhooks import deliveries as webhooks
 
 LOCK_EVENT_SQL = f"SELECT * FROM {Event._meta.db_table} WHERE id = %s AND deleted_at IS NULL"
 BOOKING_SQL = (

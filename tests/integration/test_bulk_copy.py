@@ -17,7 +17,7 @@ from apps.audit.models import Action, HistoryPoint
 from apps.audit.services import HISTORY_FIELDS
 from apps.core import bulk
 from apps.webhooks.models import WebhookDelivery, WebhookSubscription
-from apps.webhooks.services import DELIVERY_FIELDS
+from apps.webhooks.deliveries import DELIVERY_FIELDS
 from django.contrib.auth import get_user_model
 
 user = get_user_model().objects.create_user(username=f"bulk-{uuid.uuid4().hex[:8]}")

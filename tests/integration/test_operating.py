@@ -137,7 +137,7 @@ def test_one_grep_of_a_request_id_tells_the_commands_whole_story(observed, recei
         told = {
             "apps.bookings.commands",
             "apps.bookings.decisions",
-            "apps.webhooks.services",
+            "apps.webhooks.sending",
             "gunicorn.access",
         }
         return lines if told <= loggers else None

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.webhooks import services, transport
+from apps.webhooks import sending, transport
 from apps.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from tests.webhooks.factories import DeliveryFactory, SubscriptionFactory
 
@@ -21,7 +21,7 @@ def test_an_attempt_ends_at_its_deadline_however_slowly_the_receiver_drips(
     settings.WEBHOOK_READ_TIMEOUT_SECONDS = 5.0
     delivery = DeliveryFactory(subscription=SubscriptionFactory(url=drip.url))
 
-    attempt = services.attempt_delivery(delivery_id=delivery.pk)
+    attempt = sending.attempt_delivery(delivery_id=delivery.pk)
 
     assert not attempt.succeeded
     assert attempt.error.startswith("Timeout: AttemptDeadlineExceeded")
@@ -42,7 +42,7 @@ def test_the_claim_outlives_the_attempt_deadline(settings):
     delivery = DeliveryFactory()
     now = timezone.now()
 
-    assert services.claim_delivery(delivery_id=delivery.pk, now=now) == 1
+    assert sending.claim_delivery(delivery_id=delivery.pk, now=now) == 1
 
     delivery.refresh_from_db()
     assert delivery.next_attempt_at - now > timedelta(seconds=60)
@@ -52,8 +52,8 @@ def test_no_attempt_is_claimed_past_max_attempts():
     delivery = DeliveryFactory(max_attempts=2)
     WebhookDelivery.objects.filter(pk=delivery.pk).update(attempt_count=2)
 
-    assert services.claim_delivery(delivery_id=delivery.pk) is None
-    assert services.dispatch_due_deliveries() == 0
+    assert sending.claim_delivery(delivery_id=delivery.pk) is None
+    assert sending.dispatch_due_deliveries() == 0
 
 
 def test_one_attempt_in_flight_per_subscription(receiver, private_urls):
@@ -62,15 +62,15 @@ def test_one_attempt_in_flight_per_subscription(receiver, private_urls):
         DeliveryFactory(subscription=subscription),
         DeliveryFactory(subscription=subscription),
     )
-    held = services.take_subscription(subscription_id=subscription.pk)
+    held = sending.take_subscription(subscription_id=subscription.pk)
     assert held is not None
 
-    assert services.attempt_delivery(delivery_id=second.pk) is None
-    assert services.dispatch_due_deliveries() == 0  # the busy subscription is skipped
+    assert sending.attempt_delivery(delivery_id=second.pk) is None
+    assert sending.dispatch_due_deliveries() == 0  # the busy subscription is skipped
     assert receiver.hits == []
 
-    services.release_subscription(subscription_id=subscription.pk, until=held)
-    assert services.deliver(delivery_id=first.pk) == 2  # then its next due one, same sender
+    sending.release_subscription(subscription_id=subscription.pk, until=held)
+    assert sending.deliver(delivery_id=first.pk) == 2  # then its next due one, same sender
     assert len(receiver.hits) == 2
     assert WebhookSubscription.objects.get(pk=subscription.pk).sending_until is None
 
@@ -84,6 +84,6 @@ def test_a_sender_that_died_holding_a_subscription_frees_it_when_the_lease_ends(
         sending_until=timezone.now() - timedelta(seconds=1)
     )
 
-    attempt = services.attempt_delivery(delivery_id=delivery.pk)
+    attempt = sending.attempt_delivery(delivery_id=delivery.pk)
 
     assert attempt is not None and attempt.succeeded
