@@ -245,7 +245,7 @@ def subscribe(stack: Stack, organizer_token: str, count: int) -> None:
         return
     code = (
         "from apps.accounts.tokens import user_ids_for_keys\n"
-        "from apps.webhooks.services import create_subscription\n"
+        "from apps.webhooks.subscriptions import create_subscription\n"
         f"[owner] = user_ids_for_keys([{organizer_token!r}])\n"
         f"for i in range({count}):\n"
         "    create_subscription(owner_id=owner, url=f'http://127.0.0.1:9/hooks/{i}',\n"

@@ -380,7 +380,7 @@ WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=Fals
 WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=3.0)
 WEBHOOK_READ_TIMEOUT_SECONDS = env.float("WEBHOOK_READ_TIMEOUT_SECONDS", default=5.0)
 # The whole attempt (resolve, connect, send, response) ends within this, however the receiver
-# drips its answer; an attempt's claim lasts longer (apps.webhooks.services).
+# drips its answer; an attempt's claim lasts longer (apps.webhooks.sending).
 WEBHOOK_ATTEMPT_DEADLINE_SECONDS = env.float("WEBHOOK_ATTEMPT_DEADLINE_SECONDS", default=10.0)
 # Ports a webhook URL may use besides 80 and 443 ("*": any).
 WEBHOOK_ALLOWED_PORTS = env.list("WEBHOOK_ALLOWED_PORTS", default=["80", "443"])

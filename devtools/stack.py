@@ -117,7 +117,13 @@ class Stack:
                 start_new_session=True,
             )
         # Generous: on a loaded 2-core machine twelve processes can take a while to come up.
-        poll(self._healthy, timeout=120, what="the API's /health/")
+        try:
+            poll(self._healthy, timeout=120, what="the API's /health/")
+        except BaseException:
+            # ``with Stack(...)`` does not call __exit__ when __enter__ fails: stop it here, or
+            # its processes outlive the test and hold the partitions' leases of its data folder.
+            self.stop()
+            raise
         return self
 
     def _healthy(self) -> bool:

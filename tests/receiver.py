@@ -86,7 +86,8 @@ def receiver():
 
 class DripReceiver:
     """Accepts, reads the request, then sends its answer one byte every ``interval`` seconds
-    for up to ``for_seconds``: every read finishes well within a read timeout."""
+    for up to ``for_seconds``: every read finishes well within a read timeout. ``hung_up``
+    counts the connections the client closed while answer was still being dripped."""
 
     def __init__(self, interval: float = 0.3, for_seconds: float = 30.0):
         self.interval, self.for_seconds = interval, for_seconds
@@ -94,6 +95,7 @@ class DripReceiver:
         self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/hook"
         self.stop = threading.Event()
         self.accepted = 0
+        self.hung_up = 0
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -119,7 +121,8 @@ class DripReceiver:
                         return
                     conn.sendall(bytes([byte]))
                     time.sleep(self.interval)
-            except OSError:
+            except OSError:  # the client closed the connection
+                self.hung_up += 1
                 return
 
     def close(self) -> None:

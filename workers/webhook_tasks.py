@@ -6,7 +6,7 @@ delivery task is never retried by Celery.
 
 from celery import shared_task
 
-from apps.webhooks import services
+from apps.webhooks import sending
 from workers import routing
 
 
@@ -14,16 +14,16 @@ from workers import routing
 def deliver(delivery_id: int) -> bool:
     """A due delivery (then its subscription's next ones, one at a time); a duplicate or early
     message finds nothing to claim."""
-    return services.deliver(delivery_id=delivery_id) > 0
+    return sending.deliver(delivery_id=delivery_id) > 0
 
 
 @shared_task(name=routing.PUBLISH_WEBHOOKS_TASK, ignore_result=True)
 def publish(delivery_ids: list[int]) -> int:
     """Deliveries created by one transaction: publish a ``deliver`` task for each."""
-    return services.publish_deliveries(delivery_ids=delivery_ids)
+    return sending.publish_deliveries(delivery_ids=delivery_ids)
 
 
 @shared_task(name=routing.SCHEDULE_WEBHOOKS_TASK, ignore_result=True)
 def schedule_due() -> int:
     """Beat: publish the deliveries whose next attempt is due."""
-    return services.dispatch_due_deliveries()
+    return sending.dispatch_due_deliveries()

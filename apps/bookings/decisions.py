@@ -23,7 +23,7 @@ from apps.bookings.outcomes import outcome_data
 from apps.core import metrics
 from apps.events.models import Event
 from apps.partitions.services import PartitionLost, this_process
-from apps.webhooks import services as webhooks
+from apps.webhooks import deliveries as webhooks
 from workers import wakeups
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from apps.core.throttling import WebhookChangeThrottle
-from apps.webhooks import selectors, services
+from apps.webhooks import selectors
+from apps.webhooks import subscriptions as services
 from apps.webhooks.models import (
     DeliveryStatus,
     EventType,

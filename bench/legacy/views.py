@@ -47,7 +47,7 @@ from apps.core.exceptions import Conflict
 from apps.core.rows import JoinedRows, Statement
 from apps.core.throttling import CommandThrottle
 from apps.events.models import Event
-from apps.webhooks import services as webhooks
+from apps.webhooks import deliveries as webhooks
 
 # Written out and prepared like the new design's statements (``apps.core.rows``).
 LOCKED_EVENT = JoinedRows(

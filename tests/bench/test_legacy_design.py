@@ -89,7 +89,7 @@ def test_a_webhook_payload_takes_the_username_from_the_request_not_a_read_under_
     from django.test.utils import CaptureQueriesContext
 
     from apps.webhooks.models import WebhookDelivery
-    from apps.webhooks.services import create_subscription
+    from apps.webhooks.subscriptions import create_subscription
 
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
     event = EventFactory(capacity=5)

@@ -2,7 +2,6 @@
 line position, and the organizer's dashboard."""
 
 import contextlib
-import time
 from datetime import timedelta
 
 import pytest
@@ -364,25 +363,21 @@ def test_a_booking_of_a_started_event_cannot_be_cancelled(api, customer, booking
 @pytest.mark.django_db
 def test_prefer_wait_answers_202_when_the_command_is_still_pending(api, event, customer):
     # No worker decides inside this test's transaction: the doorbell rings only after a commit.
-    started = time.monotonic()
     response = post_booking(api, customer.user, event.pk, HTTP_PREFER="wait=0.2")
 
     assert response.status_code == 202
     assert response.json()["status"] == RequestStatus.PENDING
     assert response.headers["Preference-Applied"] == "wait=0.2"
-    assert 0.2 <= time.monotonic() - started < 2
 
 
 @pytest.mark.django_db
 def test_prefer_wait_is_capped_by_the_setting(api, event, customer, settings):
     settings.BOOKING_WAIT_MAX_SECONDS = 0.25
-    started = time.monotonic()
 
     response = post_booking(api, customer.user, event.pk, HTTP_PREFER="respond-async, wait=600")
 
     assert response.status_code == 202
     assert response.headers["Preference-Applied"] == "wait=0.25"
-    assert time.monotonic() - started < 2
 
 
 @pytest.mark.django_db
@@ -462,6 +457,7 @@ DASHBOARD = "/eventapi/event/dashboard/"
 
 @pytest.mark.django_db
 def test_the_dashboard_shows_seats_waitlist_and_the_line_per_event(api, organizer):
+    started = timezone.now()
     busy = EventFactory(creator=organizer, capacity=1, waitlist_enabled=True)
     quiet = EventFactory(creator=organizer)
     EventFactory()  # another organizer's
@@ -472,11 +468,12 @@ def test_the_dashboard_shows_seats_waitlist_and_the_line_per_event(api, organize
     book(busy, CustomerFactory())
 
     rows = {r["id"]: r for r in api.as_user(organizer.user).get(DASHBOARD).json()["results"]}
+    took = (timezone.now() - started).total_seconds()
 
     assert set(rows) == {busy.pk, quiet.pk}
     row = rows[busy.pk]
     assert (row["seats_taken"], row["waitlist_size"], row["pending_commands"]) == (1, 1, 2)
-    assert 0 <= row["oldest_pending_age_seconds"] < 60
+    assert 0 <= row["oldest_pending_age_seconds"] <= took  # recorded during the test
     assert not rows[quiet.pk]["pending_commands"]
     assert rows[quiet.pk]["oldest_pending_age_seconds"] is None
 

@@ -66,7 +66,7 @@ def capture_outcomes(monkeypatch) -> list[tuple[str, str]]:
         seen.extend((o.event_type, str(o.request.uid)) for _, outcomes in batches for o in outcomes)
         return []
 
-    monkeypatch.setattr("apps.webhooks.services.create_deliveries", capture)
+    monkeypatch.setattr("apps.webhooks.deliveries.create_deliveries", capture)
     return seen
 
 

@@ -11,7 +11,7 @@ from apps.bookings.commands import request_command
 from apps.bookings.decisions import decide_partition
 from apps.bookings.models import BookingRequest, CommandKind, Reason, RequestStatus
 from apps.events.models import Event
-from apps.webhooks import services as webhooks
+from apps.webhooks import deliveries as webhooks
 from apps.webhooks.models import WebhookDelivery
 from tests.bookings.rounds import EXPECTED, mixed_round
 from tests.bookings.test_decisions import book, outcome
@@ -150,7 +150,7 @@ def test_a_round_announces_and_hands_over_in_one_message_each_once_it_commits(mo
     handed: list[list[int]] = []
     announced: list[list[int]] = []
     monkeypatch.setattr(
-        "apps.webhooks.services.hand_over_deliveries",
+        "apps.webhooks.deliveries.hand_over_deliveries",
         lambda *, delivery_ids: handed.append(sorted(delivery_ids)),
     )
     monkeypatch.setattr(

@@ -1,11 +1,12 @@
 """Group bookings and holds through real processes (gunicorn, one worker per partition, beat),
 on the embedded default and on PostgreSQL + Redis: a crowd asking for 1-4 seats never overbooks
 or splits a group; holds expire on time, hand exactly their seats to the waitlist, and a confirm
-sent at the deadline is decided exactly once."""
+racing its hold's expiry is decided in arrival order, exactly once."""
 
 import asyncio
+import os
 import random
-import threading
+import signal
 import time
 from datetime import datetime
 
@@ -202,30 +203,88 @@ def test_half_the_holds_confirm_half_expire_and_the_waitlist_gets_exactly_the_ex
     stack.manage("check_invariants", "--pending-threshold", "60")
 
 
+HOLD_SECONDS = 20
+# The partition's worker is paused this long before the holds' deadline, and until every hold's
+# expiry is recorded: a few seconds, far below the stall period (BOOKING_STALL_SECONDS, 30 s
+# here) after which the worker would be replaced.
+PAUSE_BEFORE_DEADLINE_SECONDS = 5
+
+HOLD_COMMANDS = """
+import json
+from apps.bookings.models import Booking, BookingRequest
+def at(moment):
+    return moment and moment.timestamp()
+print(json.dumps({{b.pk: {{"commands": [
+    {{"id": r.pk, "kind": r.kind, "status": r.status, "reason": r.reason,
+      "created_at": at(r.created_at), "decided_at": at(r.decided_at)}}
+    for r in BookingRequest.objects.filter(booking=b).order_by("id")]}}
+    for b in Booking.objects.filter(event_id={event_id})}}))
+"""
+
+
+def hold_commands(stack: Stack, event_id: int) -> dict[int, dict]:
+    """Each hold's commands (hold, confirm, expire) in arrival order."""
+    return {
+        int(k): v for k, v in shell_json(stack, HOLD_COMMANDS.format(event_id=event_id)).items()
+    }
+
+
+def pending_expiries(stack: Stack, event_id: int) -> int:
+    return sum(
+        1
+        for hold in hold_commands(stack, event_id).values()
+        for c in hold["commands"]
+        if c["kind"] == "expire_hold" and c["status"] == "pending"
+    )
+
+
+def confirm_all(stack: Stack, holds: dict[str, dict], tokens: list[str]) -> None:
+    replies = post_all(
+        stack, [(t, f"/bookingapi/holds/{holds[t]['id']}/confirm/", {}) for t in tokens]
+    )
+    assert [r.status_code for r in replies] == [202] * len(tokens), [r.text for r in replies]
+
+
 @pytest.mark.parametrize("profile", PROFILES)
-def test_a_confirm_sent_at_the_deadline_is_decided_exactly_once_either_way(profile, request):
+def test_a_confirm_racing_its_hold_s_expiry_is_decided_in_arrival_order_exactly_once(
+    profile, request
+):
+    """The race is forced, through the API and beat: the partition's worker is paused (SIGSTOP)
+    just before the holds' deadline; two holds are confirmed then, the other two once beat has
+    recorded every hold's expiry; so each hold has a confirm and an expiry pending together, in
+    both orders, decided in one run after the deadline. A confirm recorded before the deadline
+    wins although decided after it (its expiry finds the hold booked); one recorded after the
+    expiry loses (``hold_expired``). Each hold is decided exactly once."""
     stack = request.getfixturevalue(profile)
     seed = stack.manage_json(
-        "seed_crowd", "--customers", "8", "--capacity", "16", "--hold-seconds", "3"
+        "seed_crowd", "--customers", "4", "--capacity", "8", "--hold-seconds", str(HOLD_SECONDS)
     )
-    event_id, tokens = seed["events"][0], seed["tokens"]
-    holds = [
-        (token, hold["id"], hold["expires_at"])
-        for token, hold in hold_all(stack, tokens, event_id, seats=2).items()
-    ]
-
-    def confirm_at_the_deadline(token, hold_id, expires_at):
-        deadline = datetime.fromisoformat(expires_at.replace("Z", "+00:00")).timestamp()
-        time.sleep(max(0.0, deadline - time.time()))
-        httpx.post(
-            f"{stack.base_url}/bookingapi/holds/{hold_id}/confirm/", headers=auth(token), timeout=30
-        ).raise_for_status()
-
-    threads = [threading.Thread(target=confirm_at_the_deadline, args=h) for h in holds]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    event_id, partition, tokens = seed["events"][0], seed["partitions"][0], seed["tokens"]
+    holds = hold_all(stack, tokens, event_id, seats=2)
+    deadlines = {
+        h["id"]: datetime.fromisoformat(h["expires_at"].replace("Z", "+00:00")).timestamp()
+        for h in holds.values()
+    }
+    deadline = min(deadlines.values())
+    in_time, too_late = tokens[:2], tokens[2:]
+    poll(
+        lambda: time.time() >= deadline - PAUSE_BEFORE_DEADLINE_SECONDS,
+        timeout=HOLD_SECONDS,
+        what="a few seconds before the holds' deadline",
+    )
+    worker = stack.partition_worker_pid(partition)
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        confirm_all(stack, holds, in_time)
+        poll(
+            lambda: pending_expiries(stack, event_id) == len(holds),
+            timeout=PAUSE_BEFORE_DEADLINE_SECONDS + 15,
+            interval=0.2,
+            what="beat to record every hold's expiry",
+        )
+        confirm_all(stack, holds, too_late)
+    finally:
+        os.kill(worker, signal.SIGCONT)
 
     def all_decided():
         rows = event_rows(stack, event_id)
@@ -234,24 +293,28 @@ def test_a_confirm_sent_at_the_deadline_is_decided_exactly_once_either_way(profi
         return rows if not live and not pending else None
 
     rows = poll(all_decided, timeout=90, interval=0.5, what="every hold confirmed or expired")
-    for _, hold_id, _ in holds:
-        booking = rows["bookings"][str(hold_id)]
-        commands = [r for r in rows["requests"] if r["booking_id"] == hold_id]
-        confirms = [r for r in commands if r["kind"] == "confirm_hold"]
-        assert len(confirms) == 1
-        won = confirms[0]["status"] == "confirmed"
-        # Exactly one outcome: the confirm booked the seats, or the hold expired once.
-        assert booking["status"] == ("active" if won else "expired")
-        assert booking["expiries"] == (0 if won else 1)
-        expiries_won = [
-            r for r in commands if r["kind"] == "expire_hold" and r["status"] == "confirmed"
-        ]
-        if won:
-            assert expiries_won == []
+    commands = hold_commands(stack, event_id)
+    assert stack.partition_worker_pid(partition) == worker  # paused, not replaced
+    for token, hold in holds.items():
+        booking, race = rows["bookings"][str(hold["id"])], commands[hold["id"]]
+        deadline = deadlines[hold["id"]]
+        kinds = [c["kind"] for c in race["commands"]]
+        confirm = next(c for c in race["commands"] if c["kind"] == "confirm_hold")
+        expiry = next(c for c in race["commands"] if c["kind"] == "expire_hold")
+        # Both pending together, decided after the deadline: the race happened.
+        assert confirm["decided_at"] >= deadline
+        assert expiry["decided_at"] >= deadline
+        if token in in_time:
+            assert kinds == ["hold", "confirm_hold", "expire_hold"]
+            assert confirm["created_at"] < deadline
+            assert (confirm["status"], confirm["reason"]) == ("confirmed", "hold_confirmed")
+            assert (expiry["status"], expiry["reason"]) == ("rejected", "hold_not_live")
+            assert (booking["status"], booking["expiries"]) == ("active", 0)
         else:
-            # Beat's expire command won, or this confirm came too late and expired the hold.
-            assert confirms[0]["reason"] == "hold_expired"
-            assert len(expiries_won) <= 1
+            assert kinds == ["hold", "expire_hold", "confirm_hold"]
+            assert (expiry["status"], expiry["reason"]) == ("confirmed", "hold_expired")
+            assert (confirm["status"], confirm["reason"]) == ("rejected", "hold_expired")
+            assert (booking["status"], booking["expiries"]) == ("expired", 1)
     active = sum(b["seats"] for b in rows["bookings"].values() if b["status"] == "active")
-    assert rows["seats_taken"] == active
+    assert rows["seats_taken"] == active == 2 * len(in_time)
     stack.manage("check_invariants", "--pending-threshold", "60")

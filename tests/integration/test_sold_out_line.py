@@ -23,7 +23,7 @@ from apps.bookings.decisions import decide_pending
 from apps.bookings.models import Booking, BookingRequest, BookingStatus, CommandKind
 from apps.events.models import Event
 from apps.webhooks.models import WebhookDelivery
-from apps.webhooks.services import create_subscription
+from apps.webhooks.subscriptions import create_subscription
 
 seeded = json.loads({seeded!r})
 users = user_ids_for_keys(seeded["tokens"])

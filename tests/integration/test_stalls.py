@@ -1,13 +1,17 @@
 """A stuck partition worker is replaced; one that resumes after losing its partition decides
 nothing; a machine that dies hands its partitions to a standby. Stall detection is shortened
-to BOOKING_STALL_SECONDS=6 here (30 by default)."""
+to BOOKING_STALL_SECONDS=6 here (30 by default).
+
+Each fault strikes with commands pending on the partitions it hits (sent once the faulty
+owner can no longer decide them), and the tests read from the commands' rows that those were
+decided after the successor took over, and that nothing was decided between the fault and the
+takeover."""
 
 import contextlib
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -22,7 +26,9 @@ from tests.integration.crowd import (
 
 STALL_SECONDS = 6
 STALL_ENV = {"BOOKING_STALL_SECONDS": str(STALL_SECONDS)}
-CROWD, CAPACITY = 60, 20
+# The first wave cannot fill the event (FIRST_WAVE < CAPACITY): none of the rest, sent once the
+# owner is frozen, is refused at the door, so they are all pending until the successor decides.
+CROWD, CAPACITY, FIRST_WAVE = 60, 30, 20
 
 OWNERS = """
 import json
@@ -47,6 +53,41 @@ while len(chosen) < settings.BOOKING_PARTITIONS:
     chosen.setdefault(event.partition, event.pk)
 print(json.dumps([chosen[p] for p in sorted(chosen)]))
 """
+
+
+COMMAND_TIMES = """
+import json
+from apps.bookings.models import BookingRequest
+print(json.dumps([[c.timestamp(), d and d.timestamp()] for c, d in BookingRequest.objects.filter(
+    event_id__in={event_ids}).values_list("created_at", "decided_at")]))
+"""
+
+
+def decided_by_the_successor(
+    stack: Stack, events: list[int], fault_at: float, taken_over_at: float
+) -> int:
+    """How many of the events' commands were recorded before the fault's successor took over,
+    still pending after the fault, and decided after the takeover (by the successor). Asserts
+    that every command is decided and none was decided between the fault and the takeover."""
+    times = shell_json(stack, COMMAND_TIMES.format(event_ids=list(events)))
+    assert [c for c, d in times if d is None] == []
+    assert [d for _, d in times if fault_at < d < taken_over_at] == []
+    return sum(1 for c, d in times if c < taken_over_at and d >= max(fault_at, taken_over_at))
+
+
+def process_state(pid: int) -> str | None:
+    """The kernel's state letter for a process (T: stopped), None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def stopped(pids) -> float:
+    """Once every process is stopped (SIGSTOP delivered): the time."""
+    poll(lambda: all(process_state(p) in ("T", None) for p in pids), timeout=10, interval=0.01)
+    return time.time()
 
 
 def door_refusals(replies) -> int:
@@ -78,37 +119,33 @@ def stall_stack(request, tmp_path_factory):
         yield running
 
 
-def freeze_when_deciding(stack: Stack, event_id: int, partition: int, frozen: list) -> None:
-    """SIGSTOP the partition's current worker once the event's first decisions are in."""
+def first_decisions(stack: Stack, *events: int) -> None:
     poll(
-        lambda: stack.manage_json("event_report", str(event_id))["requests"]["confirmed"],
+        lambda: stack.manage_json("event_report", *map(str, events))["requests"]["confirmed"],
         timeout=60,
         interval=0.05,
         what="the first decisions",
     )
-    pid = stack.partition_worker_pid(partition)
-    os.kill(pid, signal.SIGSTOP)
-    frozen.append((pid, time.time()))
 
 
 def test_a_frozen_partition_worker_is_replaced_and_never_decides_again(stall_stack):
-    """SIGSTOP the event's partition worker mid-crowd: its launcher sees the partition stall,
-    kills it and starts another; every command is decided once, exactly capacity confirmed."""
+    """SIGSTOP the event's partition worker once it has decided some of a crowd, then the rest
+    of the crowd comes: its launcher sees the partition stall, kills it and starts another,
+    which decides what the frozen one left; every command is decided once, exactly capacity
+    confirmed."""
     stack = stall_stack
     seed = stack.manage_json("seed_crowd", "--customers", str(CROWD), "--capacity", str(CAPACITY))
     event_id, partition = seed["events"][0], seed["partitions"][0]
-    frozen: list[tuple[int, float]] = []
-    freezer = threading.Thread(
-        target=freeze_when_deciding, args=(stack, event_id, partition, frozen)
-    )
-    freezer.start()
+    jobs = [(t, event_id) for t in seed["tokens"]]
+    replies = flash_crowd(stack.base_url, jobs[:FIRST_WAVE], concurrency=FIRST_WAVE)
+    first_decisions(stack, event_id)
+    pid = stack.partition_worker_pid(partition)
+    os.kill(pid, signal.SIGSTOP)
     try:
-        replies = flash_crowd(
-            stack.base_url, [(t, event_id) for t in seed["tokens"]], concurrency=CROWD
-        )
-        freezer.join(60)
-        assert frozen, "the partition worker was not stopped"
-        (pid, stopped_at) = frozen[0]
+        stopped_at = stopped([pid])
+        rest = flash_crowd(stack.base_url, jobs[FIRST_WAVE:], concurrency=CROWD)
+        assert door_refusals(rest) == 0  # all recorded, pending behind the frozen owner
+        replies += rest
         refused = door_refusals(replies)
         assert_exactly_capacity(settle(stack, event_id, timeout=120), CROWD, CAPACITY, refused)
         new_pid, _, acquired = poll(
@@ -118,9 +155,10 @@ def test_a_frozen_partition_worker_is_replaced_and_never_decides_again(stall_sta
         )
         print(f"stuck worker replaced {acquired - stopped_at:.1f}s after SIGSTOP")
     finally:
-        for pid, _ in frozen:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+    # Everything sent after the freeze was pending then, and decided by the replacement.
+    assert decided_by_the_successor(stack, [event_id], stopped_at, acquired) >= len(rest)
     # The frozen worker was killed (SIGCONT finds nothing to resume); its replacement owns.
     poll(
         lambda: stack.partition_worker_pid(partition) not in (None, pid),
@@ -233,41 +271,34 @@ def test_a_paused_machine_loses_its_partitions_and_decides_nothing_when_it_resum
     b = machine("b", "all")
     poll(lambda: len(b.worker_pids()) == 8, timeout=60, what="B's standbys")
     seed = stack.manage_json("seed_crowd", "--customers", str(CROWD), "--capacity", str(CAPACITY))
-    event_id = seed["events"][0]
-    paused: list[float] = []
-    pauser = threading.Thread(
-        target=lambda: (
-            poll(
-                lambda: stack.manage_json("event_report", str(event_id))["requests"]["confirmed"],
-                timeout=60,
-                interval=0.05,
-                what="the first decisions",
-            ),
-            a.signal(signal.SIGSTOP),
-            paused.append(time.time()),
-        )
-    )
-    pauser.start()
+    event_id, partition = seed["events"][0], seed["partitions"][0]
+    jobs = [(t, event_id) for t in seed["tokens"]]
+    replies = flash_crowd(stack.base_url, jobs[:FIRST_WAVE], concurrency=FIRST_WAVE)
+    first_decisions(stack, event_id)
+    frozen = a.worker_pids()
+    a.signal(signal.SIGSTOP)
     try:
-        replies = flash_crowd(
-            stack.base_url, [(t, event_id) for t in seed["tokens"]], concurrency=CROWD
-        )
-        pauser.join(60)
-        assert paused
+        paused_at = stopped(frozen)
+        rest = flash_crowd(stack.base_url, jobs[FIRST_WAVE:], concurrency=CROWD)
+        assert door_refusals(rest) == 0  # all recorded, pending behind the paused owner
+        replies += rest
         refused = door_refusals(replies)
         assert_exactly_capacity(settle(stack, event_id, timeout=120), CROWD, CAPACITY, refused)
         poll(lambda: all_owned_by(stack, b, range(8)), timeout=60, what="B to own everything")
+        taken_over_at = owners(stack)[partition][2]
     finally:
         a.signal(signal.SIGCONT)
     # Resumed, A's workers find their sessions terminated and a newer generation: they exit
-    # (and A's launcher restarts them, as standbys).
+    # (and A's launcher restarts them, as standbys). Once every paused process is gone, nothing
+    # of A's can decide any more: only then are the decisions counted.
     poll(
         lambda: "exiting so the new owner alone decides" in a.log(),
         timeout=60,
         what="A's workers to give up",
     )
-    time.sleep(STALL_SECONDS)  # let anything A might still do happen before checking
+    poll(lambda: not frozen & a.worker_pids(), timeout=60, what="every paused worker gone")
     assert all_owned_by(stack, b, range(8))
+    assert decided_by_the_successor(stack, [event_id], paused_at, taken_over_at) >= len(rest)
     assert_decided_once(stack, [event_id], CROWD - refused)
     stack.manage("check_invariants", "--pending-threshold", "60")
 
@@ -275,8 +306,9 @@ def test_a_paused_machine_loses_its_partitions_and_decides_nothing_when_it_resum
 @pytest.mark.servers
 def test_a_dead_machine_s_partitions_are_taken_over_by_the_standby(machines):
     """Machines A (partitions 0-3) and C (4-7) as in docker-compose.yml, B stands by for all
-    eight; A's whole process group is SIGKILLed during a crowd over every partition: B takes
-    0-3, every command is decided once, nothing is lost."""
+    eight; during a crowd over every partition, A's whole process group is SIGKILLed with
+    commands pending on each of its partitions: B takes 0-3 and decides them, every command is
+    decided once, nothing is lost."""
     stack, machine = machines
     a, c = machine("a", "0-3"), machine("c", "4-7")
     poll(
@@ -286,33 +318,37 @@ def test_a_dead_machine_s_partitions_are_taken_over_by_the_standby(machines):
     )
     b = machine("b", "all")
     poll(lambda: len(b.worker_pids()) == 8, timeout=60, what="B's standbys")
-    events, jobs = spread_crowd(stack, per_event=10, capacity=5)
-    killed: list[float] = []
+    events, jobs = spread_crowd(stack, per_event=10, capacity=5)  # events[p] is on partition p
+    customers = [jobs[10 * n : 10 * (n + 1)] for n in range(len(events))]
+    first = [job for mine in customers for job in mine[:2]]  # 2 of 5 seats: none full yet
+    # Sent while A's workers are frozen (SIGSTOP, an instant before the SIGKILL, far less than
+    # the stall period after which B would evict them): pending on A's partitions when A dies.
+    before_death = [job for mine in customers[:4] for job in mine[2:5]]
+    rest = [job for mine in customers[:4] for job in mine[5:]]
+    rest += [job for mine in customers[4:] for job in mine[2:]]
 
-    def kill_a():
-        poll(
-            lambda: stack.manage_json("event_report", *map(str, events))["requests"]["confirmed"],
-            timeout=60,
-            interval=0.05,
-            what="the first decisions",
-        )
-        a.signal(signal.SIGKILL)
-        killed.append(time.time())
-
-    killer = threading.Thread(target=kill_a)
-    killer.start()
-    replies = flash_crowd(stack.base_url, jobs, concurrency=40)
-    killer.join(60)
-    assert killed
+    replies = flash_crowd(stack.base_url, first, concurrency=len(first))
+    first_decisions(stack, *events)
+    doomed = a.worker_pids()
+    a.signal(signal.SIGSTOP)
+    stopped(doomed)
+    pending = flash_crowd(stack.base_url, before_death, concurrency=len(before_death))
+    a.signal(signal.SIGKILL)
+    poll(lambda: not doomed & a.worker_pids(), timeout=30, what="A's workers dead")
+    killed_at = time.time()
+    assert door_refusals(pending) == 0
+    replies += pending + flash_crowd(stack.base_url, rest, concurrency=40)
     refused = door_refusals(replies)
 
     poll(lambda: all_owned_by(stack, b, range(4)), timeout=60, what="B to take 0-3")
-    takeover = max(owners(stack)[p][2] for p in range(4)) - killed[0]
-    print(f"partitions 0-3 taken over {takeover:.1f}s after the machine died")
+    taken_over = {p: owners(stack)[p][2] for p in range(4)}
+    print(f"partitions 0-3 taken over {max(taken_over.values()) - killed_at:.1f}s after A died")
     assert all_owned_by(stack, c, range(4, 8))
     report = settle(stack, *events, timeout=120)
     assert report["requests"]["confirmed"] == 5 * len(events)
     assert report["requests"]["rejected"] == 5 * len(events) - refused
+    for p in range(4):  # what was pending when A died, B decided
+        assert decided_by_the_successor(stack, [events[p]], killed_at, taken_over[p]) >= 3
     assert_decided_once(stack, events, len(jobs) - refused)
     stack.manage("check_invariants", "--pending-threshold", "60")
 

@@ -78,7 +78,7 @@ def test_ports_other_than_80_and_443_need_the_setting(settings, url, allowed):
 
 def test_a_subscription_on_another_port_is_refused_by_default(settings):
     from apps.core.exceptions import DomainError
-    from apps.webhooks.services import validate_url
+    from apps.webhooks.subscriptions import validate_url
 
     settings.WEBHOOK_ALLOWED_PORTS = ["80", "443"]
     with pytest.raises(DomainError) as refused:

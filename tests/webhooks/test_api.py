@@ -2,7 +2,7 @@
 
 import pytest
 
-from apps.webhooks import services
+from apps.webhooks import subscriptions
 from apps.webhooks.models import DeliveryStatus, WebhookSubscription
 from tests.factories import CustomerFactory
 from tests.webhooks.factories import DeliveryFactory, SubscriptionFactory
@@ -229,7 +229,7 @@ def test_only_the_owner_redelivers(api, customer):
 
 
 def test_the_secret_is_stored_as_generated(customer):
-    subscription = services.create_subscription(
+    subscription = subscriptions.create_subscription(
         owner_id=customer.user.id, url=NEW["url"], event_types=["booking.confirmed"] * 2
     )
     assert subscription.event_types == ["booking.confirmed"]

@@ -13,7 +13,7 @@ from apps.bookings.models import (
 )
 from apps.bookings.outcomes import Outcome, outcome_data
 from apps.bookings.serializers import BookingSerializer
-from apps.webhooks import services
+from apps.webhooks import deliveries
 from apps.webhooks.models import EventType, WebhookDelivery
 from tests.factories import BookingFactory, CustomerFactory, EventFactory, OrganizerFactory
 from tests.webhooks.factories import BookingRequestFactory, SubscriptionFactory
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 def create_deliveries(*, event, outcomes):
     """As the booking worker calls it: with the booking side's payload shapes."""
-    return services.create_deliveries(batches=[(event, outcomes)], describe=outcome_data)
+    return deliveries.create_deliveries(batches=[(event, outcomes)], describe=outcome_data)
 
 
 def _confirmed(event, customer=None):
@@ -73,7 +73,7 @@ def test_several_events_in_one_call_each_reach_their_own_organizer(event, organi
     theirs = SubscriptionFactory(owner=other_event.creator.user)
     ours, other = _confirmed(event), _confirmed(other_event)
 
-    services.create_deliveries(
+    deliveries.create_deliveries(
         batches=[(event, [ours]), (other_event, [other])], describe=outcome_data
     )
 
@@ -146,7 +146,7 @@ def test_a_batch_hands_its_deliveries_over_in_one_message_after_the_commit(
 ):
     sent = []
     monkeypatch.setattr(
-        services.current_app, "send_task", lambda name, **kwargs: sent.append((name, kwargs))
+        deliveries.current_app, "send_task", lambda name, **kwargs: sent.append((name, kwargs))
     )
     SubscriptionFactory(owner=organizer.user)
     SubscriptionFactory(owner=organizer.user)

@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 
 from apps.bookings.models import BookingRequest, RequestStatus
-from apps.webhooks import services, signing
+from apps.webhooks import sending, signing
 from apps.webhooks.models import DeliveryStatus, WebhookDelivery
 from tests.conftest import wait_until
 from tests.factories import CustomerFactory, EventFactory
@@ -99,4 +99,4 @@ def test_a_redelivery_by_hand_goes_through_the_worker(
     assert response.status_code == 202
     wait_until(lambda: receiver.ids() == [str(delivery.uid)], message="the redelivery")
     wait_until(lambda: WebhookDelivery.objects.get(pk=delivery.pk).status == "succeeded")
-    assert services.send_due_deliveries() == 0
+    assert sending.send_due_deliveries() == 0
