@@ -122,13 +122,24 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
 }
 _db = DATABASES["default"]
+# How hard SQLite pushes a commit to the disk (docs/embedded.md). FULL: a commit is on the disk
+# (fsync of the WAL) before it returns, so a command answered 202 survives a power loss. NORMAL
+# (faster): the WAL is synced only at checkpoints, so a power loss or an OS crash (not a crash
+# of the service) can take back the last commits, commands already answered 202 among them.
+SQLITE_SYNCHRONOUS = env("SQLITE_SYNCHRONOUS", default="FULL").upper()
+SQLITE_SYNCHRONOUS_LEVELS = ("EXTRA", "FULL", "NORMAL")
+if SQLITE_SYNCHRONOUS not in SQLITE_SYNCHRONOUS_LEVELS:
+    raise ImproperlyConfigured(
+        f"SQLITE_SYNCHRONOUS={SQLITE_SYNCHRONOUS!r}: one of {', '.join(SQLITE_SYNCHRONOUS_LEVELS)}"
+    )
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at BEGIN so
-    # two writers wait on the busy timeout instead of failing on a lock upgrade.
+    # two writers wait on the busy timeout instead of failing on a lock upgrade. Django runs
+    # init_command on every new connection (synchronous is per connection, not per file).
     _db["OPTIONS"] = {
         "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=30),
         "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "init_command": f"PRAGMA journal_mode=WAL; PRAGMA synchronous={SQLITE_SYNCHRONOUS};",
     }
     # Keep connections: a new SQLite connection starts with a cold page cache and re-runs the
     # PRAGMAs, which costs more than the request itself.
