@@ -283,6 +283,22 @@ SPECTACULAR_SETTINGS = {
 
 # --- booking pipeline ---------------------------------------------------------------------------
 BOOKING_PARTITIONS = env.int("BOOKING_PARTITIONS", default=8)
+# Partitions one partition-worker process owns: it takes all their leases and consumes all their
+# queues with one single-threaded consumer (docs/embedded.md). Default: every partition on the
+# embedded default (one machine, one SQLite writer: one process instead of one per partition,
+# far less memory), one per process on PostgreSQL (a standby on any machine takes any one over).
+BOOKING_PARTITIONS_PER_PROCESS = env.int(
+    "BOOKING_PARTITIONS_PER_PROCESS",
+    default=BOOKING_PARTITIONS if _db["ENGINE"] == "django.db.backends.sqlite3" else 1,
+)
+if BOOKING_PARTITIONS_PER_PROCESS < 1:
+    raise ImproperlyConfigured("BOOKING_PARTITIONS_PER_PROCESS must be 1 or more.")
+if BOOKING_PARTITIONS_PER_PROCESS > 1 and _db["ENGINE"] != "django.db.backends.sqlite3":
+    # A stalled owner's sessions are found by their partition's name (workers/leases.py).
+    raise ImproperlyConfigured(
+        "BOOKING_PARTITIONS_PER_PROCESS > 1 is for the embedded default (SQLite); on PostgreSQL "
+        "each partition has a process of its own."
+    )
 # Prefer: wait=N is capped at this many seconds.
 BOOKING_WAIT_MAX_SECONDS = env.float("BOOKING_WAIT_MAX_SECONDS", default=30.0)
 # Requests of one web process that may wait at once (each holds a web thread); beyond it a

@@ -196,3 +196,24 @@ def test_an_unknown_sqlite_synchronous_level_is_refused(tmp_path):
 
     assert loaded.returncode != 0
     assert "ImproperlyConfigured" in loaded.stderr and "SQLITE_SYNCHRONOUS" in loaded.stderr
+
+
+def per_process(tmp_path, **env) -> subprocess.CompletedProcess:
+    code = "from django.conf import settings; print(settings.BOOKING_PARTITIONS_PER_PROCESS)"
+    return run_manage(tmp_path, "shell", "-c", code, **env)
+
+
+POSTGRES = {"DATABASE_URL": "postgres://user:secret@127.0.0.1:1/reservations"}
+
+
+def test_one_process_owns_every_partition_on_the_embedded_default(tmp_path):
+    assert last_line(per_process(tmp_path)) == "8"
+    assert last_line(per_process(tmp_path, BOOKING_PARTITIONS="4")) == "4"
+    assert last_line(per_process(tmp_path, BOOKING_PARTITIONS_PER_PROCESS="2")) == "2"
+
+
+def test_each_partition_has_a_process_of_its_own_on_postgresql(tmp_path):
+    assert last_line(per_process(tmp_path, **POSTGRES)) == "1"
+    refused = load_settings(tmp_path, **POSTGRES, BOOKING_PARTITIONS_PER_PROCESS="2")
+    assert refused.returncode != 0
+    assert "BOOKING_PARTITIONS_PER_PROCESS" in refused.stderr
