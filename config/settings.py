@@ -293,6 +293,11 @@ BOOKING_PARTITIONS_PER_PROCESS = env.int(
 )
 if BOOKING_PARTITIONS_PER_PROCESS < 1:
     raise ImproperlyConfigured("BOOKING_PARTITIONS_PER_PROCESS must be 1 or more.")
+# The launcher (python -m workers run) imports the service once and forks its children from
+# itself, so they share that memory (workers/forking.py); off: each child is a new Python.
+LAUNCHER_PRELOAD = env.bool(
+    "LAUNCHER_PRELOAD", default=_db["ENGINE"] == "django.db.backends.sqlite3"
+)
 if BOOKING_PARTITIONS_PER_PROCESS > 1 and _db["ENGINE"] != "django.db.backends.sqlite3":
     # A stalled owner's sessions are found by their partition's name (workers/leases.py).
     raise ImproperlyConfigured(

@@ -217,3 +217,11 @@ def test_each_partition_has_a_process_of_its_own_on_postgresql(tmp_path):
     refused = load_settings(tmp_path, **POSTGRES, BOOKING_PARTITIONS_PER_PROCESS="2")
     assert refused.returncode != 0
     assert "BOOKING_PARTITIONS_PER_PROCESS" in refused.stderr
+
+
+def test_the_launcher_forks_its_children_from_its_imports_on_the_embedded_default(tmp_path):
+    code = "from django.conf import settings; print(settings.LAUNCHER_PRELOAD)"
+    assert last_line(run_manage(tmp_path, "shell", "-c", code)) == "True"
+    assert last_line(run_manage(tmp_path, "shell", "-c", code, **POSTGRES)) == "False"
+    off = run_manage(tmp_path, "shell", "-c", code, LAUNCHER_PRELOAD="0")
+    assert last_line(off) == "False"

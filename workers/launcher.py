@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import DatabaseError, connections
 
-from workers import routing
+from workers import forking, routing
 from workers.leases import HOST, heartbeat_interval, hold_partitions, owned_long_enough
 
 logger = logging.getLogger("workers.launcher")
@@ -38,7 +38,7 @@ STOP_GRACE_SECONDS = 10.0
 class Child:
     name: str
     argv: list[str]
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen | forking.ForkedProcess | None = None
     started_at: float = 0.0
     backoff: float = 1.0
     restart_at: float = 0.0
@@ -46,8 +46,15 @@ class Child:
     # The partitions a partition worker owns (none for other processes).
     partitions: list[int] = field(default_factory=list)
 
+    # Forked from the launcher's imports (LAUNCHER_PRELOAD) rather than started anew.
+    fork: bool = False
+
     def start(self) -> None:
-        self.process = subprocess.Popen(self.argv)
+        if self.fork:
+            connections.close_all()  # the child must not share the launcher's connections
+            self.process = forking.fork(self.argv)
+        else:
+            self.process = subprocess.Popen(self.argv)
         self.started_at = time.monotonic()
         logger.info("started %s (pid %s)", self.name, self.process.pid)
 
@@ -286,29 +293,24 @@ def run_partitions(spec: str, log_level: str) -> None:
         holding.release()
 
 
-def prepare_environment() -> None:
+def prepare_environment() -> str:
     """What every child inherits: the log format, and the folder where each process writes its
-    metrics for ``/metrics`` to add up (this machine's old files wiped: a fresh start)."""
-    from django.conf import settings
-
-    from apps.core import metrics
-
+    metrics for ``/metrics`` to add up (this machine's old files wiped: a fresh start). Called
+    before Django imports the metrics module, which reads the folder at import (children
+    forked from the launcher keep the launcher's import)."""
     os.environ["LOG_FORMAT"] = settings.LOG_FORMAT
     os.environ["LOG_LEVEL"] = settings.LOG_LEVEL
-    folder = os.environ.setdefault(metrics.MULTIPROC_ENV, str(settings.DATA_DIR / "metrics"))
+    folder = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(settings.DATA_DIR / "metrics"))
     os.makedirs(folder, exist_ok=True)
+    from apps.core import metrics
+
     removed = metrics.wipe_host_files(folder)
-    logger.info("metrics of every process in %s (%d old files removed)", folder, removed)
+    return f"metrics of every process in {folder} ({removed} old files removed)"
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
-
-    django.setup()
-    from django.conf import settings
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     parser = argparse.ArgumentParser(
         prog="python -m workers",
@@ -339,6 +341,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     moves.add_argument("--timeout", type=float, default=120.0)
     args = parser.parse_args(argv)
+    prepared = prepare_environment() if args.command == "run" else None
+    django.setup()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if prepared:
+        logger.info(prepared)
 
     if args.command == "repartition":
         from workers.repartition import repartition
@@ -359,10 +366,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "partition":
         run_partitions(args.partitions, args.log_level)
         return 0
-    prepare_environment()
     if args.partitions == "none":
         args.partitions = ""
     children = children_for(args) if args.partitions else children_for_no_partitions(args)
+    if settings.LAUNCHER_PRELOAD:
+        forking.preload()
+        for child in children:
+            child.fork = forking.title_fits(child.argv)
+        logger.info(
+            "%d of %d processes forked from the launcher's imports",
+            sum(c.fork for c in children),
+            len(children),
+        )
     return supervise(children)
 
 
