@@ -15,6 +15,7 @@ cannot be done (no ``/proc``, too little room) the child is started with ``subpr
 import contextlib
 import ctypes
 import gc
+import importlib
 import logging
 import os
 import runpy
@@ -27,18 +28,32 @@ import traceback
 logger = logging.getLogger(__name__)
 
 
+# What the children import on their way up: Celery's command line (with its plugins' commands),
+# worker, pools, beat and broker transport; gunicorn and the WSGI application.
+PRELOADED_MODULES = (
+    "celery.bin.celery",
+    "celery.apps.worker",
+    "celery.apps.beat",
+    "celery.worker.consumer",
+    "celery.concurrency.solo",
+    "celery.concurrency.thread",
+    "workers.broker",
+    "apps.partitions.selectors",
+    "gunicorn.app.wsgiapp",
+    "config.gunicorn",
+    "config.wsgi",
+)
+
+
 def preload() -> None:
     """Import what the children run (the Celery app and its tasks, the WSGI application and
     its URLs, gunicorn) and freeze it, before the first fork."""
-    import celery.apps.beat  # noqa: F401 - imported to be shared
-    import celery.apps.worker  # noqa: F401
-    import gunicorn.app.wsgiapp  # noqa: F401
     from django.urls import get_resolver
 
-    import config.gunicorn  # noqa: F401
-    import config.wsgi  # noqa: F401
     from config.celery import app
 
+    for module in PRELOADED_MODULES:
+        importlib.import_module(module)
     app.loader.import_default_modules()
     get_resolver().url_patterns  # noqa: B018 - imports every view, serializer and schema
     gc.freeze()

@@ -1,6 +1,7 @@
 """Children forked from the launcher's imports run their command and show it as their command
 line (``ps`` and the test harness find partition workers by it)."""
 
+import gc
 import sys
 from pathlib import Path
 
@@ -63,3 +64,18 @@ def test_a_forked_child_can_be_killed_and_reaped(child_module):
     poll(lambda: (child_module / "seen").exists(), timeout=30, what="the child running")
     process.kill()
     assert process.wait(30) < 0
+
+
+def test_the_launcher_preloads_what_its_children_run_and_freezes_it():
+    gc.unfreeze()
+    try:
+        forking.preload()
+        assert gc.get_freeze_count() > 0
+        assert {
+            "config.wsgi",
+            "workers.tasks",
+            "workers.webhook_tasks",
+            "gunicorn.app.wsgiapp",
+        } <= (set(sys.modules))
+    finally:
+        gc.unfreeze()
