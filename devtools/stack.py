@@ -1,5 +1,5 @@
 """The whole service as real processes on 127.0.0.1: migrate, then ``python -m workers run
---web`` (gunicorn + one worker process per partition + the general worker + beat), stopped
+--web`` (gunicorn + the partition workers + the general worker + beat), stopped
 and reaped at the end. The integration tests and the benchmark both drive it."""
 
 import contextlib
