@@ -293,19 +293,23 @@ def run_partitions(spec: str, log_level: str) -> None:
         holding.release()
 
 
-def prepare_environment() -> str:
-    """What every child inherits: the log format, and the folder where each process writes its
-    metrics for ``/metrics`` to add up (this machine's old files wiped: a fresh start). Called
-    before Django imports the metrics module, which reads the folder at import (children
-    forked from the launcher keep the launcher's import)."""
-    os.environ["LOG_FORMAT"] = settings.LOG_FORMAT
-    os.environ["LOG_LEVEL"] = settings.LOG_LEVEL
-    folder = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(settings.DATA_DIR / "metrics"))
-    os.makedirs(folder, exist_ok=True)
+# The folder where each process writes its metrics for ``/metrics`` to add up. The metrics
+# module reads it when Django imports it, and children forked from the launcher keep the
+# launcher's import: so it is set before ``django.setup()``.
+METRICS_FOLDER_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def prepare_environment() -> None:
+    """What every child inherits: the log format, and the metrics folder (this machine's old
+    files wiped: a fresh start)."""
     from apps.core import metrics
 
+    os.environ["LOG_FORMAT"] = settings.LOG_FORMAT
+    os.environ["LOG_LEVEL"] = settings.LOG_LEVEL
+    folder = os.environ.setdefault(metrics.MULTIPROC_ENV, str(settings.DATA_DIR / "metrics"))
+    os.makedirs(folder, exist_ok=True)
     removed = metrics.wipe_host_files(folder)
-    return f"metrics of every process in {folder} ({removed} old files removed)"
+    logger.info("metrics of every process in %s (%d old files removed)", folder, removed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -341,11 +345,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     moves.add_argument("--timeout", type=float, default=120.0)
     args = parser.parse_args(argv)
-    prepared = prepare_environment() if args.command == "run" else None
+    if args.command == "run":
+        os.environ.setdefault(METRICS_FOLDER_ENV, str(settings.DATA_DIR / "metrics"))
     django.setup()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if prepared:
-        logger.info(prepared)
 
     if args.command == "repartition":
         from workers.repartition import repartition
@@ -366,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "partition":
         run_partitions(args.partitions, args.log_level)
         return 0
+    prepare_environment()
     if args.partitions == "none":
         args.partitions = ""
     children = children_for(args) if args.partitions else children_for_no_partitions(args)
