@@ -139,13 +139,24 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}"),
 }
 _db = DATABASES["default"]
+# How hard SQLite pushes a commit to the disk (docs/embedded.md). FULL: a commit is on the disk
+# (fsync of the WAL) before it returns, so a command answered 202 survives a power loss. NORMAL
+# (faster): the WAL is synced only at checkpoints, so a power loss or an OS crash (not a crash
+# of the service) can take back the last commits, commands already answered 202 among them.
+SQLITE_SYNCHRONOUS = env("SQLITE_SYNCHRONOUS", default="FULL").upper()
+SQLITE_SYNCHRONOUS_LEVELS = ("EXTRA", "FULL", "NORMAL")
+if SQLITE_SYNCHRONOUS not in SQLITE_SYNCHRONOUS_LEVELS:
+    raise ImproperlyConfigured(
+        f"SQLITE_SYNCHRONOUS={SQLITE_SYNCHRONOUS!r}: one of {', '.join(SQLITE_SYNCHRONOUS_LEVELS)}"
+    )
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at BEGIN so
-    # two writers wait on the busy timeout instead of failing on a lock upgrade.
+    # two writers wait on the busy timeout instead of failing on a lock upgrade. Django runs
+    # init_command on every new connection (synchronous is per connection, not per file).
     _db["OPTIONS"] = {
         "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=30),
         "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "init_command": f"PRAGMA journal_mode=WAL; PRAGMA synchronous={SQLITE_SYNCHRONOUS};",
     }
     # Keep connections: a new SQLite connection starts with a cold page cache and re-runs the
     # PRAGMAs, which costs more than the request itself.
@@ -294,6 +305,27 @@ SPECTACULAR_SETTINGS = {
 
 # --- booking pipeline ---------------------------------------------------------------------------
 BOOKING_PARTITIONS = env.int("BOOKING_PARTITIONS", default=8)
+# Partitions one partition-worker process owns: it takes all their leases and consumes all their
+# queues with one single-threaded consumer (docs/embedded.md). Default: every partition on the
+# embedded default (one machine, one SQLite writer: one process instead of one per partition,
+# far less memory), one per process on PostgreSQL (a standby on any machine takes any one over).
+BOOKING_PARTITIONS_PER_PROCESS = env.int(
+    "BOOKING_PARTITIONS_PER_PROCESS",
+    default=BOOKING_PARTITIONS if _db["ENGINE"] == "django.db.backends.sqlite3" else 1,
+)
+if BOOKING_PARTITIONS_PER_PROCESS < 1:
+    raise ImproperlyConfigured("BOOKING_PARTITIONS_PER_PROCESS must be 1 or more.")
+# The launcher (python -m workers run) imports the service once and forks its children from
+# itself, so they share that memory (workers/forking.py); off: each child is a new Python.
+LAUNCHER_PRELOAD = env.bool(
+    "LAUNCHER_PRELOAD", default=_db["ENGINE"] == "django.db.backends.sqlite3"
+)
+if BOOKING_PARTITIONS_PER_PROCESS > 1 and _db["ENGINE"] != "django.db.backends.sqlite3":
+    # A stalled owner's sessions are found by their partition's name (workers/leases.py).
+    raise ImproperlyConfigured(
+        "BOOKING_PARTITIONS_PER_PROCESS > 1 is for the embedded default (SQLite); on PostgreSQL "
+        "each partition has a process of its own."
+    )
 # Prefer: wait=N is capped at this many seconds.
 BOOKING_WAIT_MAX_SECONDS = env.float("BOOKING_WAIT_MAX_SECONDS", default=30.0)
 # Requests of one web process that may wait at once (each holds a web thread); beyond it a

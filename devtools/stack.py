@@ -1,5 +1,5 @@
 """The whole service as real processes on 127.0.0.1: migrate, then ``python -m workers run
---web`` (gunicorn + one worker process per partition + the general worker + beat), stopped
+--web`` (gunicorn + the partition workers + the general worker + beat), stopped
 and reaped at the end. The integration tests and the benchmark both drive it."""
 
 import contextlib
@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from workers.routing import partitions_in
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -138,12 +140,14 @@ class Stack:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
     def partition_worker_pid(self, partition: int) -> int | None:
-        """The pid of this stack's worker process for a partition, read from ``ps`` (only in
-        this stack's process group: other stacks may run on the same machine)."""
+        """The pid of this stack's worker process for a partition (``-m workers partition 3``,
+        or a group's ``-m workers partition 0-7``), read from ``ps`` (only in this stack's
+        process group: other stacks may run on the same machine)."""
         listing = subprocess.run(["ps", "-eo", "pid,pgid,args"], capture_output=True, text=True)
         for line in listing.stdout.splitlines()[1:]:
             pid, pgid, args = line.strip().split(None, 2)
-            if int(pgid) == self.process.pid and args.endswith(f"-m workers partition {partition}"):
+            _, command, spec = args.partition("-m workers partition ")
+            if int(pgid) == self.process.pid and command and partition in partitions_in(spec):
                 return int(pid)
         return None
 

@@ -205,3 +205,65 @@ def test_docker_compose_requires_a_redis_password():
     example = (ROOT / ".env.example").read_text()
     broker = next(line for line in example.splitlines() if line.startswith("CELERY_BROKER_URL="))
     assert broker.startswith("CELERY_BROKER_URL=redis://:")  # a password before the host
+
+
+# Reads PRAGMA synchronous on the main thread's connection and on a fresh one (another thread
+# gets a connection of its own): 2 is FULL, 1 is NORMAL.
+SQLITE_SYNC_LEVELS = (
+    "import threading; from django.db import connection, connections\n"
+    "def level():\n"
+    "    with connections['default'].cursor() as c:\n"
+    "        c.execute('PRAGMA synchronous'); s = c.fetchone()[0]\n"
+    "        c.execute('PRAGMA journal_mode'); return f'{s}/{c.fetchone()[0]}'\n"
+    "seen = [level()]\n"
+    "t = threading.Thread(target=lambda: seen.append(level())); t.start(); t.join()\n"
+    "print(' '.join(seen))"
+)
+
+
+def test_the_embedded_database_commits_durably_on_every_connection(tmp_path):
+    shown = run_manage(tmp_path, "shell", "-c", SQLITE_SYNC_LEVELS)
+
+    assert last_line(shown) == "2/wal 2/wal", shown.stderr
+
+
+def test_durable_commits_can_be_traded_for_speed(tmp_path):
+    shown = run_manage(tmp_path, "shell", "-c", SQLITE_SYNC_LEVELS, SQLITE_SYNCHRONOUS="normal")
+
+    assert last_line(shown) == "1/wal 1/wal", shown.stderr
+
+
+def test_an_unknown_sqlite_synchronous_level_is_refused(tmp_path):
+    loaded = load_settings(tmp_path, SQLITE_SYNCHRONOUS="off")
+
+    assert loaded.returncode != 0
+    assert "ImproperlyConfigured" in loaded.stderr and "SQLITE_SYNCHRONOUS" in loaded.stderr
+
+
+def per_process(tmp_path, **env) -> subprocess.CompletedProcess:
+    code = "from django.conf import settings; print(settings.BOOKING_PARTITIONS_PER_PROCESS)"
+    return run_manage(tmp_path, "shell", "-c", code, **env)
+
+
+POSTGRES = {"DATABASE_URL": "postgres://user:secret@127.0.0.1:1/reservations"}
+
+
+def test_one_process_owns_every_partition_on_the_embedded_default(tmp_path):
+    assert last_line(per_process(tmp_path)) == "8"
+    assert last_line(per_process(tmp_path, BOOKING_PARTITIONS="4")) == "4"
+    assert last_line(per_process(tmp_path, BOOKING_PARTITIONS_PER_PROCESS="2")) == "2"
+
+
+def test_each_partition_has_a_process_of_its_own_on_postgresql(tmp_path):
+    assert last_line(per_process(tmp_path, **POSTGRES)) == "1"
+    refused = load_settings(tmp_path, **POSTGRES, BOOKING_PARTITIONS_PER_PROCESS="2")
+    assert refused.returncode != 0
+    assert "BOOKING_PARTITIONS_PER_PROCESS" in refused.stderr
+
+
+def test_the_launcher_forks_its_children_from_its_imports_on_the_embedded_default(tmp_path):
+    code = "from django.conf import settings; print(settings.LAUNCHER_PRELOAD)"
+    assert last_line(run_manage(tmp_path, "shell", "-c", code)) == "True"
+    assert last_line(run_manage(tmp_path, "shell", "-c", code, **POSTGRES)) == "False"
+    off = run_manage(tmp_path, "shell", "-c", code, LAUNCHER_PRELOAD="0")
+    assert last_line(off) == "False"

@@ -4,6 +4,10 @@
     python -m workers run --web 127.0.0.1:8000   # ... and the API under gunicorn
     python -m workers run --partitions 0-3 --no-general --no-beat   # a booking machine
     python -m workers partition 3         # one partition worker (takes the lease first)
+    python -m workers partition 0-7       # one worker owning partitions 0-7 (all their leases)
+
+Partition workers own BOOKING_PARTITIONS_PER_PROCESS partitions each: all of them in one
+process on the embedded default (SQLite), one per process on PostgreSQL.
 
 Ctrl-C (SIGINT) or SIGTERM stops every child.
 """
@@ -20,8 +24,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import DatabaseError, connections
 
-from workers import routing
-from workers.leases import HOST, heartbeat_interval, hold_partition, owned_long_enough
+from workers import forking, routing
+from workers.leases import HOST, heartbeat_interval, hold_partitions, owned_long_enough
 
 logger = logging.getLogger("workers.launcher")
 
@@ -34,16 +38,23 @@ STOP_GRACE_SECONDS = 10.0
 class Child:
     name: str
     argv: list[str]
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen | forking.ForkedProcess | None = None
     started_at: float = 0.0
     backoff: float = 1.0
     restart_at: float = 0.0
     restarts: int = field(default=0)
-    # The partition a partition worker serves (None for other processes).
-    partition: int | None = None
+    # The partitions a partition worker owns (none for other processes).
+    partitions: list[int] = field(default_factory=list)
+
+    # Forked from the launcher's imports (LAUNCHER_PRELOAD) rather than started anew.
+    fork: bool = False
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.argv)
+        if self.fork:
+            connections.close_all()  # the child must not share the launcher's connections
+            self.process = forking.fork(self.argv)
+        else:
+            self.process = subprocess.Popen(self.argv)
         self.started_at = time.monotonic()
         logger.info("started %s (pid %s)", self.name, self.process.pid)
 
@@ -57,8 +68,13 @@ def celery_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "config", *quiet_celery(), *args]
 
 
-def partition_worker_argv(partition: int) -> list[str]:
-    return [sys.executable, "-m", "workers", "partition", str(partition)]
+def partition_worker_argv(partitions: list[int]) -> list[str]:
+    return [sys.executable, "-m", "workers", "partition", routing.format_partitions(partitions)]
+
+
+def partition_child_name(partitions: list[int]) -> str:
+    spec = routing.format_partitions(partitions)
+    return f"partition {spec}" if len(partitions) == 1 else f"partitions {spec}"
 
 
 def gunicorn_argv(bind: str, workers: int, threads: int) -> list[str]:
@@ -124,9 +140,12 @@ def webhook_worker_argv(log_level: str) -> list[str]:
 
 
 def children_for(args) -> list[Child]:
+    groups = routing.partition_groups(
+        routing.parse_partitions(args.partitions), settings.BOOKING_PARTITIONS_PER_PROCESS
+    )
     children = [
-        Child(f"partition {p}", partition_worker_argv(p), partition=p)
-        for p in routing.parse_partitions(args.partitions)
+        Child(partition_child_name(group), partition_worker_argv(group), partitions=group)
+        for group in groups
     ]
     if args.general:
         # Two processes: the sweeper and the webhook scheduler (default queue) never wait
@@ -153,11 +172,12 @@ def children_for(args) -> list[Child]:
 
 def stalled_children(children: list[Child]) -> list[Child]:
     """Partition workers started here that own a stalled partition (frozen, or stuck): they
-    keep their lease while they live, so they must be killed to be replaced."""
+    keep their leases while they live, so they must be killed to be replaced (with every
+    partition they own: their one consumer serves them all)."""
     # Lazy: models need django.setup(), which main() runs first.
     from apps.partitions.selectors import partition_owners, stale_partitions
 
-    watched = [c for c in children if c.partition is not None and c.process is not None]
+    watched = [c for c in children if c.partitions and c.process is not None]
     if not watched:
         return []
     # Owners first: a partition found stale afterwards with the same owner is that owner's.
@@ -166,11 +186,14 @@ def stalled_children(children: list[Child]) -> list[Child]:
     return [
         child
         for child in watched
-        if child.partition in stale
-        and (owner := owners.get(child.partition)) is not None
-        and owned_long_enough(owner)
-        and owner.host == HOST
-        and owner.pid == child.process.pid
+        if any(
+            partition in stale
+            and (owner := owners.get(partition)) is not None
+            and owned_long_enough(owner)
+            and owner.host == HOST
+            and owner.pid == child.process.pid
+            for partition in child.partitions
+        )
     ]
 
 
@@ -238,28 +261,28 @@ def supervise(children: list[Child]) -> int:
     return 0
 
 
-def run_partition(partition: int, log_level: str) -> None:
-    """Take the partition's lease (standing by while another worker holds it), then consume
-    the partition queue with one single-threaded Celery worker in this process."""
+def run_partitions(spec: str, log_level: str) -> None:
+    """Take the partitions' leases, all together (standing by while another worker holds any),
+    then consume their queues with one single-threaded Celery worker in this process."""
     # Lazy: the Celery app reads the settings at import, and main() configures Django first.
     from config.celery import app
 
-    routing.parse_partitions(str(partition))  # ValueError when out of range
-    queue = routing.partition_queue(partition)
-    ownership = hold_partition(partition)
+    partitions = routing.parse_partitions(spec)  # ValueError when out of range
+    queues = ",".join(routing.partition_queue(p) for p in partitions)
+    holding = hold_partitions(partitions)
     try:
         app.worker_main(
             [
                 *quiet_celery(),
                 "worker",
                 "-Q",
-                queue,
+                queues,
                 "-P",
                 "solo",
                 "-c",
                 "1",
                 "-n",
-                f"{queue}@%h",
+                f"{routing.partition_worker_name(partitions)}@%h",
                 "--without-mingle",
                 "--without-gossip",
                 "-l",
@@ -267,14 +290,18 @@ def run_partition(partition: int, log_level: str) -> None:
             ]
         )
     finally:
-        ownership.release()
+        holding.release()
+
+
+# The folder where each process writes its metrics for ``/metrics`` to add up. The metrics
+# module reads it when Django imports it, and children forked from the launcher keep the
+# launcher's import: so it is set before ``django.setup()``.
+METRICS_FOLDER_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def prepare_environment() -> None:
-    """What every child inherits: the log format, and the folder where each process writes its
-    metrics for ``/metrics`` to add up (this machine's old files wiped: a fresh start)."""
-    from django.conf import settings
-
+    """What every child inherits: the log format, and the metrics folder (this machine's old
+    files wiped: a fresh start)."""
     from apps.core import metrics
 
     os.environ["LOG_FORMAT"] = settings.LOG_FORMAT
@@ -288,11 +315,6 @@ def prepare_environment() -> None:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
-
-    django.setup()
-    from django.conf import settings
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     parser = argparse.ArgumentParser(
         prog="python -m workers",
@@ -313,14 +335,20 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--web-workers", type=int, default=2)
     run.add_argument("--web-threads", type=int, default=8)
     run.add_argument("--log-level", default=settings.LOG_LEVEL, help="default: LOG_LEVEL")
-    one = commands.add_parser("partition", help="run one partition worker (lease first)")
-    one.add_argument("partition", type=int)
+    one = commands.add_parser(
+        "partition", help="run one partition worker for '3', or for a group: '0-7', '0,2,5-7'"
+    )
+    one.add_argument("partitions", help="the partitions it owns (their leases first)")
     one.add_argument("--log-level", default=settings.LOG_LEVEL, help="default: LOG_LEVEL")
     moves = commands.add_parser(
         "repartition", help="move events to their partition under BOOKING_PARTITIONS"
     )
     moves.add_argument("--timeout", type=float, default=120.0)
     args = parser.parse_args(argv)
+    if args.command == "run":
+        os.environ.setdefault(METRICS_FOLDER_ENV, str(settings.DATA_DIR / "metrics"))
+    django.setup()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     if args.command == "repartition":
         from workers.repartition import repartition
@@ -339,12 +367,21 @@ def main(argv: list[str] | None = None) -> int:
         print(refusal, file=sys.stderr)
         return 2
     if args.command == "partition":
-        run_partition(args.partition, args.log_level)
+        run_partitions(args.partitions, args.log_level)
         return 0
     prepare_environment()
     if args.partitions == "none":
         args.partitions = ""
     children = children_for(args) if args.partitions else children_for_no_partitions(args)
+    if settings.LAUNCHER_PRELOAD:
+        forking.preload()
+        for child in children:
+            child.fork = forking.title_fits(child.argv)
+        logger.info(
+            "%d of %d processes forked from the launcher's imports",
+            sum(c.fork for c in children),
+            len(children),
+        )
     return supervise(children)
 
 
@@ -374,4 +411,4 @@ def partitions_out_of_range() -> str | None:
 
 def children_for_no_partitions(args) -> list[Child]:
     args.partitions = "all"
-    return [c for c in children_for(args) if not c.name.startswith("partition")]
+    return [c for c in children_for(args) if not c.partitions]

@@ -4,7 +4,10 @@ Exactly one worker consumes each partition. A worker takes its partition's lease
 starts consuming and holds it for its whole life; a second worker for the same partition stands
 by, polling, and takes over when the owner dies (the lease dies with the owner's process or
 database session). On PostgreSQL the lease is a session advisory lock, so it spans machines; on
-SQLite (one machine) it is an ``flock`` on a file under ``data/leases/``.
+SQLite (one machine) it is an ``flock`` on a file under ``data/leases/``. On the embedded
+default one worker process owns a group of partitions (``BOOKING_PARTITIONS_PER_PROCESS``): it
+takes the group's leases all together or stands by, and consumes their queues with one
+single-threaded consumer.
 
 An owner that is alive but stuck keeps its lease, so ownership is also watched: the owner
 records itself (``apps.partitions``) with a new generation when it takes the lease and writes a
@@ -33,6 +36,7 @@ from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
+from workers import routing
 from workers.routing import partition_queue
 
 logger = logging.getLogger(__name__)
@@ -140,6 +144,34 @@ class FileLease(Lease):
             fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()
             self._file = None
+
+
+class LeaseGroup(Lease):
+    """The leases of a group of partitions, taken all together or not at all: in order, and
+    released again when one is held elsewhere, so two processes for the same group never hold
+    half of it each, and a process that consumes nothing holds nothing."""
+
+    def __init__(self, name: str, leases: list[Lease]):
+        self.name = name
+        self.leases = leases
+
+    def try_acquire(self) -> bool:
+        taken = []
+        for lease in self.leases:
+            if not lease.try_acquire():
+                for held in reversed(taken):
+                    held.release()
+                return False
+            taken.append(lease)
+        return True
+
+    def check(self) -> None:
+        for lease in self.leases:
+            lease.check()
+
+    def release(self) -> None:
+        for lease in self.leases:
+            lease.release()
 
 
 class AdvisoryLease(Lease):
@@ -303,11 +335,34 @@ class Ownership:
         self.lease.release()
 
 
-_current: Ownership | None = None
+class Holding:
+    """The partitions this process owns, all consumed by its one consumer thread: a run of any
+    of them is a run of that consumer, so it counts for each (every heartbeat stops while a run
+    lasts too long, and each partition answered when the consumer did)."""
+
+    def __init__(self, ownerships: list[Ownership]):
+        self.ownerships = {o.partition: o for o in ownerships}
+
+    def ownership(self, partition: int) -> Ownership | None:
+        return self.ownerships.get(partition)
+
+    @contextlib.contextmanager
+    def answering(self):
+        with contextlib.ExitStack() as runs:
+            for ownership in self.ownerships.values():
+                runs.enter_context(ownership.answering())
+            yield
+
+    def release(self) -> None:
+        for ownership in self.ownerships.values():
+            ownership.release()
 
 
-def current() -> Ownership | None:
-    """The partition this process owns, if it is a partition worker."""
+_current: Holding | None = None
+
+
+def current() -> Holding | None:
+    """The partitions this process owns, if it is a partition worker."""
     return _current
 
 
@@ -356,17 +411,27 @@ def evict_if_stalled(partition: int, lease: Lease) -> bool:
     return True
 
 
-def hold_partition(partition: int) -> Ownership:
-    """Take the partition's lease (standing by, and evicting a stalled owner, meanwhile), record
-    this process as its owner and start the heartbeat."""
+def hold_partitions(partitions: list[int]) -> Holding:
+    """Take the partitions' leases, all together (standing by, and evicting a stalled owner,
+    meanwhile), record this process as each one's owner and start the heartbeats."""
     global _current
     from apps.partitions.services import claim_partition
 
-    label_connections(partition)
-    lease = partition_lease(partition)
-    lease.acquire(on_wait=lambda: evict_if_stalled(partition, lease))
-    generation = claim_partition(partition=partition, host=HOST, pid=os.getpid())
-    _current = Ownership(partition=partition, generation=generation, lease=lease)
-    _current.start_heartbeat()
-    logger.info("partition %s: owner %s, generation %s", partition, holder_label(), generation)
+    if len(partitions) == 1:
+        label_connections(partitions[0])
+    leases = {p: partition_lease(p) for p in partitions}
+    group = (
+        leases[partitions[0]]
+        if len(partitions) == 1
+        else LeaseGroup(f"lease-{routing.partition_worker_name(partitions)}", list(leases.values()))
+    )
+    group.acquire(on_wait=lambda: [evict_if_stalled(p, lease) for p, lease in leases.items()])
+    ownerships = []
+    for partition, lease in leases.items():
+        generation = claim_partition(partition=partition, host=HOST, pid=os.getpid())
+        ownerships.append(Ownership(partition=partition, generation=generation, lease=lease))
+        logger.info("partition %s: owner %s, generation %s", partition, holder_label(), generation)
+    _current = Holding(ownerships)
+    for ownership in ownerships:
+        ownership.start_heartbeat()
     return _current

@@ -50,14 +50,44 @@ def parse_partitions(spec: str) -> list[int]:
     count = partition_count()
     if spec.strip() == "all":
         return list(range(count))
+    chosen = partitions_in(spec)
+    if chosen and not 0 <= chosen[0] <= chosen[-1] < count:
+        raise ValueError(f"partitions {spec!r} are not all within 0-{count - 1}")
+    return chosen
+
+
+def partitions_in(spec: str) -> list[int]:
+    """'3', '0-3', '0,2,5-7' → sorted partition numbers (no range check: see parse_partitions)."""
     chosen: set[int] = set()
     for part in spec.split(","):
         first, _, last = part.strip().partition("-")
         low, high = int(first), int(last or first)
-        if not 0 <= low <= high < count:
-            raise ValueError(f"partition {part!r} is outside 0-{count - 1}")
+        if low > high:
+            raise ValueError(f"partition range {part!r} is empty")
         chosen.update(range(low, high + 1))
     return sorted(chosen)
+
+
+def format_partitions(partitions: list[int]) -> str:
+    """[0, 1, 2, 3, 5] → '0-3,5': the short form ``partitions_in`` reads back."""
+    runs: list[list[int]] = []
+    for p in sorted(partitions):
+        if runs and p == runs[-1][-1] + 1:
+            runs[-1].append(p)
+        else:
+            runs.append([p])
+    return ",".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
+
+
+def partition_groups(partitions: list[int], per_process: int) -> list[list[int]]:
+    """The partitions split into the groups one partition-worker process each owns."""
+    return [partitions[i : i + per_process] for i in range(0, len(partitions), per_process)]
+
+
+def partition_worker_name(partitions: list[int]) -> str:
+    """The Celery node name of the worker consuming ``partitions``: ``bookings.p3`` for one,
+    ``bookings.p0-7`` for a group."""
+    return f"{PARTITION_QUEUE_PREFIX}{format_partitions(partitions)}"
 
 
 def all_queues() -> list[Queue]:

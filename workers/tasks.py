@@ -54,12 +54,13 @@ def _busy(partition: int) -> bool:
 
 
 def _decide(event_id: int, partition: int) -> int:
-    ownership = leases.current()
-    if ownership is None:  # not a lease-holding process (the in-process test worker)
+    holding = leases.current()
+    if holding is None:  # not a lease-holding process (the in-process test worker)
         return decide_partition(partition=partition, first_event_id=event_id)
-    if ownership.partition != partition:  # a stray doorbell: not this worker's partition
+    ownership = holding.ownership(partition)
+    if ownership is None:  # a stray doorbell: not this worker's partition
         return 0
-    with ownership.answering():
+    with holding.answering():
         return decide_partition(
             partition=partition, first_event_id=event_id, owner_generation=ownership.generation
         )
@@ -75,10 +76,11 @@ def move_events(partition: int, partitions: int) -> int:
     """Move this partition's events to their partition among ``partitions`` (sent by
     ``python -m workers repartition`` on the partition's own queue, so its owner does it
     between two decision runs). Only the partition's owner acts."""
-    ownership = leases.current()
-    if ownership is None or ownership.partition != partition:
+    holding = leases.current()
+    ownership = holding.ownership(partition) if holding is not None else None
+    if ownership is None:
         return 0
-    with ownership.answering():
+    with holding.answering():
         moved = partition_services.move_events(
             partition=partition, partitions=partitions, owner_generation=ownership.generation
         )

@@ -197,3 +197,27 @@ print(json.dumps({{"requests": len(ids), "decided_once": sum(per_request.get(i) 
 def decision_counts(stack: Stack, event_ids: list[int]) -> dict:
     """How many of the events' commands were decided once, and twice (from their history)."""
     return shell_json(stack, DECISION_COUNTS.format(event_ids=list(event_ids)))
+
+
+EVENT_PER_PARTITION = """
+import json
+from datetime import timedelta
+from django.conf import settings
+from django.utils import timezone
+from apps.accounts.models import Organizer
+from apps.events.services import create_event
+organizer = Organizer.objects.first()
+start = timezone.now() + timedelta(days=30)
+chosen = {{}}
+while len(chosen) < settings.BOOKING_PARTITIONS:
+    event = create_event(creator=organizer, title="spread", start_time=start,
+                         end_time=start + timedelta(hours=2), capacity={capacity})
+    chosen.setdefault(event.partition, event.pk)
+print(json.dumps([chosen[p] for p in sorted(chosen)]))
+"""
+
+
+def events_on_every_partition(stack: Stack, *, capacity: int) -> list[int]:
+    """A new event on each partition (created until every one has one), by partition number;
+    the stack must hold an organizer (``seed_crowd`` makes one)."""
+    return shell_json(stack, EVENT_PER_PARTITION.format(capacity=capacity))

@@ -1,4 +1,4 @@
-"""Flower against a running stack: every partition worker is listed with its queue, and the
+"""Flower against a running stack: every partition worker is listed with its queues, and the
 booking doorbells it processed show up as tasks. Checked through Flower's HTTP API, with basic
 auth on (as the compose service runs it), on Redis and on the embedded file broker."""
 
@@ -11,6 +11,7 @@ import pytest
 
 from devtools.stack import ROOT, free_port, poll
 from tests.integration.crowd import flash_crowd, settle
+from workers.routing import partitions_in
 
 AUTH = ("ops", "flower-test-password")
 
@@ -76,13 +77,17 @@ def flower(running, tmp_path):
     started.stop()
 
 
-def partition_workers(flower) -> dict[int, dict]:
+def partition_workers(flower) -> dict[int, tuple[str, dict]]:
+    """{partition: (worker name, info)} of the workers named after the partitions they own:
+    ``bookings.p3@host`` (one per process, PostgreSQL) or ``bookings.p0-7@host`` (a group,
+    the embedded default)."""
     workers = flower.get("/api/workers", refresh="1").json()
     found = {}
     for name, info in workers.items():
-        match = re.fullmatch(r"bookings\.p(\d+)@.+", name)
+        match = re.fullmatch(r"bookings\.p([\d,-]+)@.+", name)
         if match and isinstance(info, dict):
-            found[int(match.group(1))] = info
+            for partition in partitions_in(match.group(1)):
+                found[partition] = (name, info)
     return found
 
 
@@ -103,9 +108,10 @@ def test_flower_lists_every_partition_worker_and_the_tasks_it_ran(running, flowe
         interval=1,
         what="every partition worker",
     )
-    for number, info in workers.items():
+    for name, info in workers.values():
         queues = [q["name"] for q in info.get("active_queues") or []]
-        assert queues == [f"bookings.p{number}"], (number, queues)
+        owned = partitions_in(name.split("@")[0].removeprefix("bookings.p"))
+        assert sorted(queues) == sorted(f"bookings.p{p}" for p in owned), (name, queues)
         assert info["stats"]["pool"]["max-concurrency"] == 1
 
     seed = running.manage_json("seed_crowd", "--customers", "12", "--capacity", "5")
@@ -120,7 +126,7 @@ def test_flower_lists_every_partition_worker_and_the_tasks_it_ran(running, flowe
             t
             for t in tasks.values()
             if t.get("state") == "SUCCESS"
-            and (t.get("worker") or "").startswith(f"bookings.p{partition}@")
+            and t.get("worker") == workers[partition][0]
             and str(event_id) in (t.get("args") or "")
         ]
 

@@ -20,6 +20,7 @@ from devtools.stack import ROOT, Stack, poll, shell_json
 from tests.integration.crowd import (
     assert_exactly_capacity,
     decision_counts,
+    events_on_every_partition,
     flash_crowd,
     settle,
 )
@@ -35,23 +36,6 @@ import json
 from apps.partitions.selectors import partition_owners
 print(json.dumps({o.partition: [o.pid, o.generation, o.acquired_at.timestamp()]
                   for o in partition_owners() if o.heartbeat_at is not None}))
-"""
-
-EVENT_PER_PARTITION = """
-import json
-from datetime import timedelta
-from django.conf import settings
-from django.utils import timezone
-from apps.accounts.models import Organizer
-from apps.events.services import create_event
-organizer = Organizer.objects.first()
-start = timezone.now() + timedelta(days=30)
-chosen = {{}}
-while len(chosen) < settings.BOOKING_PARTITIONS:
-    event = create_event(creator=organizer, title="spread", start_time=start,
-                         end_time=start + timedelta(hours=2), capacity={capacity})
-    chosen.setdefault(event.partition, event.pk)
-print(json.dumps([chosen[p] for p in sorted(chosen)]))
 """
 
 
@@ -249,7 +233,7 @@ def spread_crowd(stack: Stack, per_event: int, capacity: int):
     seed = stack.manage_json(
         "seed_crowd", "--customers", str(8 * per_event), "--capacity", str(capacity)
     )
-    events = shell_json(stack, EVENT_PER_PARTITION.format(capacity=capacity))
+    events = events_on_every_partition(stack, capacity=capacity)
     jobs = [(t, events[i // per_event]) for i, t in enumerate(seed["tokens"])]
     return events, jobs
 

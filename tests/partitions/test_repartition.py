@@ -92,7 +92,11 @@ def test_a_move_by_a_fenced_off_owner_moves_nothing(settings):
     assert Event.objects.get(pk=event.pk).partition == 5
 
 
-def test_no_process_starts_while_an_event_is_beyond_the_partition_count(settings, capsys):
+def test_no_process_starts_while_an_event_is_beyond_the_partition_count(
+    settings, capsys, monkeypatch
+):
+    # `run` sets the metrics folder for its children; kept empty (no folder) and undone after.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")
     settings.BOOKING_PARTITIONS = 8
     events_on_every_partition(8)
     settings.BOOKING_PARTITIONS = 4

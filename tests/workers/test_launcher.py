@@ -1,9 +1,18 @@
-"""The launcher's processes: outbound HTTP has a worker of its own."""
+"""The launcher's processes: outbound HTTP has a worker of its own; partition workers own
+BOOKING_PARTITIONS_PER_PROCESS partitions each, and the watchdog watches every one of them."""
 
 from argparse import Namespace
+from datetime import timedelta
+from types import SimpleNamespace
 
+import pytest
+from django.utils import timezone
+
+from apps.partitions.models import PartitionOwner
+from apps.partitions.services import claim_partition
 from workers import routing
-from workers.launcher import children_for
+from workers.launcher import children_for, stalled_children
+from workers.leases import HOST
 
 
 def queues_of(child) -> list[str]:
@@ -25,3 +34,47 @@ def test_no_general_starts_neither_worker():
     args = Namespace(partitions="0", general=False, beat=False, web=None, log_level="INFO")
 
     assert [child.name for child in children_for(args)] == ["partition 0"]
+
+
+def partition_children(settings, *, partitions: int, per_process: int) -> list:
+    settings.BOOKING_PARTITIONS = partitions
+    settings.BOOKING_PARTITIONS_PER_PROCESS = per_process
+    args = Namespace(partitions="all", general=False, beat=False, web=None, log_level="INFO")
+    return children_for(args)
+
+
+def test_a_partition_worker_process_owns_as_many_partitions_as_configured(settings):
+    children = partition_children(settings, partitions=8, per_process=3)
+
+    assert [c.partitions for c in children] == [[0, 1, 2], [3, 4, 5], [6, 7]]
+    assert [c.argv[-3:] for c in children] == [
+        ["workers", "partition", "0-2"],
+        ["workers", "partition", "3-5"],
+        ["workers", "partition", "6-7"],
+    ]
+    assert [c.name for c in children] == ["partitions 0-2", "partitions 3-5", "partitions 6-7"]
+
+
+def test_one_partition_per_process_starts_one_worker_per_partition(settings):
+    children = partition_children(settings, partitions=4, per_process=1)
+
+    assert [c.partitions for c in children] == [[0], [1], [2], [3]]
+    assert [c.argv[-3:] for c in children][3] == ["workers", "partition", "3"]
+    assert [c.name for c in children][3] == "partition 3"
+
+
+@pytest.mark.django_db
+def test_the_watchdog_kills_a_group_s_process_when_one_of_its_partitions_stalls(settings):
+    settings.BOOKING_PARTITIONS = 4
+    settings.BOOKING_STALL_SECONDS = 30
+    (group,) = partition_children(settings, partitions=4, per_process=4)
+    group.process = SimpleNamespace(pid=4242)
+    long_ago = timezone.now() - timedelta(seconds=120)
+    for partition in range(4):
+        claim_partition(partition=partition, host=HOST, pid=4242)
+    PartitionOwner.objects.update(acquired_at=long_ago)
+    assert stalled_children([group]) == []
+
+    PartitionOwner.objects.filter(partition=2).update(heartbeat_at=long_ago)
+
+    assert stalled_children([group]) == [group]

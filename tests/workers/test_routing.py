@@ -81,3 +81,18 @@ def test_beat_records_hold_expiries_on_the_general_queue():
     schedule = routing.beat_schedule()
     assert schedule["expire-lapsed-holds"]["task"] == routing.EXPIRE_HOLDS_TASK
     assert routing.task_routes()[routing.EXPIRE_HOLDS_TASK] == {"queue": routing.DEFAULT_QUEUE}
+
+
+@pytest.mark.parametrize(
+    ("partitions", "spec"),
+    [([3], "3"), ([0, 1, 2, 3], "0-3"), ([0, 2, 5, 6, 7], "0,2,5-7")],
+)
+def test_a_group_of_partitions_is_written_in_the_form_specs_read_back(settings, partitions, spec):
+    settings.BOOKING_PARTITIONS = 8
+    assert routing.format_partitions(partitions) == spec
+    assert routing.parse_partitions(spec) == partitions
+
+
+def test_a_group_s_worker_is_named_after_its_partitions():
+    assert routing.partition_worker_name([3]) == "bookings.p3"  # one partition: its queue's name
+    assert routing.partition_worker_name(list(range(8))) == "bookings.p0-7"
