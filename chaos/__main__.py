@@ -5,6 +5,7 @@ check the history. Writes chaos/results/latest.json, prints a table, exits 1 on 
 docs/chaos.md says what is injected, what is checked and what was found."""
 
 import argparse
+import dataclasses
 import json
 import math
 import random
@@ -183,6 +184,7 @@ def run(args) -> int:
             postgres_restarts=restarts,
             ended_at=ended,
         )
+        (work / "history.json").write_text(json.dumps(dataclasses.asdict(found)))
         anomalies = check(found)
         if invariants.returncode != 0:
             breaches = json.loads(invariants.stdout.strip().splitlines()[-1])["breaches"]

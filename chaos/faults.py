@@ -128,6 +128,8 @@ class Injector:
             except _Skip as why:
                 self.skipped.setdefault(planned.kind, str(why))
                 continue
+            except Exception as exc:  # noqa: BLE001 - the run goes on; the JSON says what failed
+                partitions, detail = [], f"injection failed: {exc!r}"[:300]
             self.log.append(
                 Injected(planned.kind, planned.target, started, time.time(), partitions, detail)
             )
@@ -245,27 +247,35 @@ class Injector:
         pg_ctl = (postgres_binaries() or {}).get("pg_ctl")
         if pg_ctl is None:
             raise _Skip("pg_ctl not found")
+        # -l: the new postmaster writes to its log, not to a pipe of ours it would hold open.
+        argv = [
+            pg_ctl,
+            "-D",
+            str(pg.root / "data"),
+            "-l",
+            str(pg.root / "server.log"),
+            "-m",
+            "immediate",
+            "-w",
+            "-t",
+            "60",
+            "restart",
+        ]
         done = subprocess.run(
-            pg._cmd(
-                [
-                    pg_ctl,
-                    "-D",
-                    str(pg.root / "data"),
-                    "-m",
-                    "immediate",
-                    "-w",
-                    "-t",
-                    "60",
-                    "restart",
-                ]
-            ),
-            capture_output=True,
+            pg._cmd(argv),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             text=True,
             timeout=90,
             cwd=pg.root,
         )
         if done.returncode != 0:
             return list(range(PARTITIONS)), f"pg_ctl restart failed: {done.stderr[-300:]}"
+        poll(
+            lambda: self.topology.owners() is not None and _answers(self.topology),
+            timeout=60,
+            what="PostgreSQL back",
+        )
         return list(range(PARTITIONS)), ""
 
     # --- a second decider ----------------------------------------------------------------------
@@ -309,6 +319,13 @@ class Injector:
 
 class _Skip(Exception):
     pass
+
+
+def _answers(topology: Topology) -> bool:
+    try:
+        return topology.sql("SELECT 1") == [(1,)]
+    except Exception:  # noqa: BLE001 - still starting
+        return False
 
 
 def _signal(pid: int, signum: int) -> None:
