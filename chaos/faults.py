@@ -46,7 +46,7 @@ PLANNED_SECONDS = {
     "restart_redis": 6,
     "restart_postgres": 10,
     "rogue_decider": 6,
-    "network_cut": 45,
+    "network_cut": 25,
 }
 # Not injected by this harness, whatever the machine: why.
 NEVER_INJECTED = {
@@ -141,12 +141,12 @@ class Injector:
     # --- processes ------------------------------------------------------------------------
 
     def _owner_pid(self, partition: int) -> int:
-        owner = poll(
-            lambda: self.topology.owners().get(partition),
-            timeout=60,
-            what=f"an owner of partition {partition}",
-        )
-        return owner[0]
+        def live_owner():
+            # After a restart the row can still name a worker that has exited.
+            owner = self.topology.owners().get(partition)
+            return owner if owner and _alive(owner[0]) else None
+
+        return poll(live_owner, timeout=60, what=f"a live owner of partition {partition}")[0]
 
     def _wait_replaced(self, partition: int, pid: int, timeout: float) -> bool:
         try:
@@ -326,6 +326,14 @@ def _answers(topology: Topology) -> bool:
         return topology.sql("SELECT 1") == [(1,)]
     except Exception:  # noqa: BLE001 - still starting
         return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _signal(pid: int, signum: int) -> None:

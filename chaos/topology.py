@@ -40,6 +40,10 @@ SERVICE_ENV = {
 }
 
 
+# The booking machines log their leases, claims and runs (the recovery story is in there).
+VERBOSE = {"LOG_LEVEL": "INFO"}
+
+
 @dataclass
 class Launcher:
     """One ``python -m workers run`` (a machine), in its own process group."""
@@ -176,7 +180,7 @@ class Topology:
                     f"machine {'ab'[index]}",
                     ["--partitions", partitions, "--no-general", "--no-beat"],
                     self.work_dir / f"machine-{'ab'[index]}",
-                    self.env_for(host),
+                    self.env_for(host) | VERBOSE,
                     machine=machine,
                 ).start()
             )
@@ -187,7 +191,7 @@ class Topology:
             "standby",
             ["--partitions", "all", "--no-general", "--no-beat"],
             self.work_dir / "standby",
-            self.env_for(),
+            self.env_for() | VERBOSE,
         ).start()
         return self
 
