@@ -18,7 +18,7 @@ import httpx
 
 from chaos import faults, history, report
 from chaos.checker import check
-from chaos.topology import Topology
+from chaos.topology import STALL_SECONDS, Topology
 from chaos.workload import Client, Log, Prober, Setup
 from devtools.servers import missing_servers
 from devtools.stack import poll
@@ -135,7 +135,9 @@ def run(args) -> int:
         )
         return 2
     work = Path(tempfile.mkdtemp(prefix="chaos-"))
-    topology = Topology(work, use_namespaces=not args.no_namespaces)
+    topology = Topology(
+        work, use_namespaces=not args.no_namespaces, stall_seconds=args.stall_seconds
+    )
     began = time.time()
     try:
         say(f"starting the service in {work}")
@@ -143,7 +145,9 @@ def run(args) -> int:
         setup, initial = prepare(topology, args.duration)
         hot_partition = setup.partitions[setup.events[0]]
         cut_possible = bool(topology.machines)
-        schedule = faults.plan(args.seed, args.duration, cut_possible=cut_possible)
+        schedule = faults.plan(
+            args.seed, args.duration, cut_possible=cut_possible, stall_seconds=args.stall_seconds
+        )
         say(f"seed {args.seed}: schedule {json.dumps(faults.describe(schedule))}")
         skipped = dict(faults.NEVER_INJECTED)
         if not cut_possible:
@@ -203,6 +207,7 @@ def run(args) -> int:
                 "schedule": faults.describe(schedule),
                 "transport_errors": sum(1 for c in calls if c["status"] is None),
                 "wall_seconds": round(time.time() - began, 1),
+                "stall_seconds": args.stall_seconds,
                 "work_dir": str(work),
             },
         )
@@ -226,6 +231,12 @@ def main(argv: list[str] | None = None) -> int:
         "--no-namespaces",
         action="store_true",
         help="run every machine in the root network namespace (no network cut)",
+    )
+    parser.add_argument(
+        "--stall-seconds",
+        type=float,
+        default=STALL_SECONDS,
+        help="BOOKING_STALL_SECONDS of the service (default %(default)s)",
     )
     return run(parser.parse_args(argv))
 

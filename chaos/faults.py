@@ -36,17 +36,17 @@ KINDS = (
 # Seconds each kind takes, for planning how many fit in a run (the run takes what it takes).
 PLANNED_SECONDS = {
     "kill_partition_worker": 4,
-    "stop_partition_worker": STALL_SECONDS + 12,
+    "stop_partition_worker": 12,  # + the stall time
     "kill_web_worker": 3,
     "stop_web_worker": 5,
     "kill_beat": 4,
     "stop_beat": 6,
     "kill_machine": 8,
-    "stop_machine": STALL_SECONDS + 14,
+    "stop_machine": 14,  # + the stall time
     "restart_redis": 6,
     "restart_postgres": 10,
     "rogue_decider": 6,
-    "network_cut": 25,
+    "network_cut": 15,  # + the stall time
 }
 # Not injected by this harness, whatever the machine: why.
 NEVER_INJECTED = {
@@ -73,7 +73,12 @@ class Injected:
     detail: str = ""
 
 
-def plan(seed: int, duration: float, *, cut_possible: bool) -> list[Planned]:
+STALLING = ("stop_partition_worker", "stop_machine", "network_cut")
+
+
+def plan(
+    seed: int, duration: float, *, cut_possible: bool, stall_seconds: float = STALL_SECONDS
+) -> list[Planned]:
     """The schedule for ``seed``: every kind in a seeded order (the network cut first when it
     can be done, being the longest), as many rounds as fit in ``duration``."""
     rng = random.Random(seed)
@@ -88,7 +93,7 @@ def plan(seed: int, duration: float, *, cut_possible: bool) -> list[Planned]:
         for kind in order:
             gap = round(rng.uniform(2.0, 6.0), 1)
             target, option = _target(rng, kind)
-            cost = gap + PLANNED_SECONDS[kind]
+            cost = gap + PLANNED_SECONDS[kind] + (stall_seconds if kind in STALLING else 0)
             if used + cost > duration:
                 return schedule
             schedule.append(Planned(kind, target, option, gap))
@@ -172,7 +177,7 @@ class Injector:
         pid = self._owner_pid(partition)
         os.kill(pid, signal.SIGSTOP)
         # SIGCONT only after the watchdog has replaced it: a resumed worker must decide nothing.
-        replaced = self._wait_replaced(partition, pid, STALL_SECONDS * 5)
+        replaced = self._wait_replaced(partition, pid, self.topology.stall_seconds * 5)
         _signal(pid, signal.SIGCONT)
         return [partition], f"pid {pid}, replaced={replaced} before SIGCONT"
 
@@ -230,7 +235,10 @@ class Injector:
         partitions = machine_partitions(planned.target)
         owners = self.topology.owners()
         frozen = {p: owners[p][0] for p in partitions if p in owners}
-        replaced = all(self._wait_replaced(p, pid, STALL_SECONDS * 6) for p, pid in frozen.items())
+        replaced = all(
+            self._wait_replaced(p, pid, self.topology.stall_seconds * 6)
+            for p, pid in frozen.items()
+        )
         os.killpg(launcher.process.pid, signal.SIGCONT)
         return partitions, f"replaced={replaced} before SIGCONT"
 

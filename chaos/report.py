@@ -21,20 +21,23 @@ DETECTION = {
 
 def recovery_seconds(history: History, injected: list) -> dict[str, float]:
     """Fault kind -> the longest time, over its faults and their partitions, from the fault to
-    the partition's first decision of a command recorded after it."""
+    the partition's first decision of a command recorded after it (None: a partition never
+    decided again)."""
     partition_of = {e: ev["partition"] for e, ev in history.events.items()}
     decided = defaultdict(list)  # partition -> [(created_at, decided_at)]
     for r in history.requests:
         if r["decided_at"] is not None and r["event"] in partition_of:
             decided[partition_of[r["event"]]].append((r["created_at"], r["decided_at"]))
-    worst: dict[str, float] = {}
+    worst: dict[str, float | None] = {}
     for fault in injected:
         for partition in fault.partitions:
             after = [d for c, d in decided[partition] if c >= fault.started]
-            if not after:
+            if not after:  # never decided again: null, the worst there is
+                worst[fault.kind] = None
                 continue
             seconds = round(min(after) - fault.started, 2)
-            worst[fault.kind] = max(worst.get(fault.kind, 0.0), seconds)
+            if worst.get(fault.kind, 0.0) is not None:
+                worst[fault.kind] = max(worst.get(fault.kind, 0.0), seconds)
     return worst
 
 
@@ -77,8 +80,11 @@ def table(result: dict) -> str:
         f"{'fault':<24}{'injected':>9}{'recovery s':>12}",
     ]
     for kind, count in sorted(result["faults_injected"].items()):
-        recovery = result["recovery_seconds"].get(kind)
-        shown = "-" if recovery is None else f"{recovery:.1f}"
+        recoveries = result["recovery_seconds"]
+        recovery = recoveries.get(kind)
+        shown = (
+            "-" if kind not in recoveries else "never" if recovery is None else f"{recovery:.1f}"
+        )
         lines.append(f"{kind:<24}{count:>9}{shown:>12}")
     for kind, why in sorted(result["faults_skipped"].items()):
         lines.append(f"{kind:<24}{'skipped':>9}  {why}")
