@@ -146,11 +146,13 @@ def acknowledged(history: History) -> dict[str, float]:
 
 
 def lost_or_doubled(history: History) -> list[dict]:
-    """Each acknowledged command has its row and is settled; each decided command has exactly one
-    decision logged (one history row with its final status), a waitlisting at most one."""
+    """Each acknowledged command has its row and is settled, with its decision logged (one
+    history row with its final status; beat's expiries of holds already gone log none); no
+    command has two decisions logged, nor two waitlistings."""
     rows = {r["uid"]: r for r in history.requests}
+    acks = acknowledged(history)
     found = []
-    for uid in acknowledged(history):
+    for uid in acks:
         row = rows.get(uid)
         if row is None:
             found.append(anomaly("lost", None, [uid], "acknowledged, but no such command"))
@@ -164,7 +166,7 @@ def lost_or_doubled(history: History) -> list[dict]:
             found.append(
                 anomaly("double_decision", row["event"], [uid], f"decisions logged: {logged}")
             )
-        elif row["status"] in FINAL and not finals:
+        elif row["status"] in FINAL and not finals and uid in acks:
             found.append(
                 anomaly(
                     "undocumented_decision",
