@@ -180,23 +180,17 @@ class PostgresServer:
                 ],
                 timeout=START_TIMEOUT_SECONDS + 10,
             )
-            self._run(
-                [
-                    binaries["createdb"],
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "-U",
-                    "postgres",
-                    self.database,
-                ],
-                timeout=30,
-            )
+            self.create_database(self.database)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def create_database(self, name: str) -> str:
+        """A new empty database of this cluster (``createdb``); its URL."""
+        createdb = postgres_binaries()["createdb"]
+        self._run([createdb, "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name], 30)
+        return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
 
     def log(self) -> str:
         path = self.root / "server.log" if self.root else None

@@ -6,6 +6,7 @@ import functools
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
@@ -28,7 +29,7 @@ from apps.bookings.outcomes import WEBHOOK_EVENT_TYPES, Outcome, outcome_data
 from apps.core import metrics
 from apps.core.bulk import insert_rows
 from apps.events.models import Event
-from apps.partitions.services import PartitionLost
+from apps.partitions.services import PartitionLost, this_process
 from apps.webhooks import services as webhooks
 from workers import wakeups
 
@@ -175,7 +176,7 @@ def _round_together(first_event_id: int | None, fence: dict) -> tuple[int, bool]
     limit = settings.BOOKING_DECISION_BATCH
     handover = Handover()
     with transaction.atomic():
-        taken = _take(None, limit, timezone.now(), first_event_id=first_event_id, **fence)
+        taken = _take(None, limit, first_event_id=first_event_id, **fence)
         _write_taken(taken, handover, started)
         handover.after_commit()
     sizes = [t.size for t in taken]
@@ -236,7 +237,8 @@ def _fail_oldest_pending(
 ) -> BookingRequest | None:
     """Reject the oldest pending command of the event (the one that failed); that request."""
     with transaction.atomic():
-        if not _locked_events([event_id], partition, owner_generation):
+        events, now, decider = _locked_events([event_id], partition, owner_generation)
+        if not events:
             return None
         oldest = (
             BookingRequest.objects.filter(event_id=event_id, status=RequestStatus.PENDING)
@@ -246,12 +248,15 @@ def _fail_oldest_pending(
         if oldest is None:
             return None
         oldest.status, oldest.reason = RequestStatus.REJECTED, Reason.INTERNAL_ERROR
-        oldest.decided_at = timezone.now()
+        oldest.decided_at = now
         failed = BookingRequest.objects.filter(pk=oldest.pk, status=RequestStatus.PENDING).update(
             status=oldest.status,
             reason=oldest.reason,
             message=rules.MESSAGES[Reason.INTERNAL_ERROR],
             decided_at=oldest.decided_at,
+            decided_partition=decider.partition,
+            decided_generation=decider.generation,
+            decided_by=decider.holder,
         )
     if not failed:
         return None
@@ -267,50 +272,57 @@ def _fail_oldest_pending(
 
 def _locked_events(
     event_ids: list[int] | None, partition: int | None, owner_generation: int | None
-) -> list[Event]:
-    """Lock the events (None: the partition's events with pending commands), with the row
-    counts their counters must match, in one statement; those gone or on another partition
-    are left out; ``PartitionLost`` when fenced off."""
+) -> tuple[list[Event], datetime | None, statements.Decider | None]:
+    """Lock the events (None: the partition's events with pending commands), then read what
+    their counters must match, the partition's owner (locked) and the time, in a statement of
+    its own (``statements.fresh_counts``: it sees what committed while the locks were awaited).
+    Returns the events to decide, the decision time and who decides; those gone, on another
+    partition or whose counters disagree with their rows are left out. ``PartitionLost`` when
+    ``owner_generation`` is not (or no longer) the partition's."""
     # NO KEY: API inserts of new commands take KEY SHARE on the event (their foreign key);
     # a plain FOR UPDATE would make every request wait for the batch to commit.
     if event_ids is None:
-        rows = statements.locked_events_with_pending(partition, owner_generation)
+        rows = statements.locked_events_with_pending(partition)
     else:
-        rows = statements.locked_events(event_ids, partition, owner_generation)
+        rows = statements.locked_events(event_ids)
+    if not rows:
+        return [], None, None
+    counted = statements.fresh_counts([e.pk for e in rows], partition)
+    if owner_generation is not None and counted.generation != owner_generation:
+        raise PartitionLost(f"partition {partition}: generation {owner_generation} is not current")
     found = []
     for event in rows:
-        if owner_generation is not None and not event.owned:
-            raise PartitionLost(
-                f"partition {partition}: generation {owner_generation} is not current"
-            )
         if partition is not None and event.partition != partition:
             logger.info("event %s is on partition %s, not %s", event.pk, event.partition, partition)
-            continue
-        found.append(event)
-    return found
+        elif _counters_agree(event, *counted.counts[event.pk]):
+            found.append(event)
+    decider = statements.Decider(
+        rows[0].partition if partition is None else partition, owner_generation, this_process()
+    )
+    return found, counted.now or timezone.now(), decider
 
 
-def _repair_counters(event: Event) -> None:
-    """Counters are the worker's, but a counter that disagrees with its rows (a write from
-    outside the worker, a bug) is repaired from the rows, never trusted."""
-    if event.seats_taken != event.active_bookings:
+def _counters_agree(event: Event, seats: int, waitlisted: int) -> bool:
+    """Whether the event's counters match its rows, counted under its lock. If not (a write
+    from outside the worker, a bug), its commands are left pending and the counters are not
+    touched: lowering ``seats_taken`` to its rows is what sells seats twice if the count is
+    wrong, and raising it trusts rows that should not be there (docs/fencing.md)."""
+    counters = {
+        "seats_taken": (event.seats_taken, seats),
+        "waitlist_size": (event.waitlist_size, waitlisted),
+    }
+    disagree = {name: pair for name, pair in counters.items() if pair[0] != pair[1]}
+    for name, (counter, rows) in disagree.items():
         logger.error(
-            "event %s: seats_taken %s disagrees with %s seats booked or held; repaired from rows",
+            "event %s: %s %s disagrees with its rows (%s); its commands stay pending until an "
+            "operator repairs it",
             event.pk,
-            event.seats_taken,
-            event.active_bookings,
+            name,
+            counter,
+            rows,
         )
-        # Over capacity already cannot be repaired by a counter; the constraint keeps the
-        # counter in bounds and check_invariants reports the breach.
-        event.seats_taken = min(event.active_bookings, event.capacity)
-    if event.waitlist_size != event.waitlisted_requests:
-        logger.error(
-            "event %s: waitlist_size %s disagrees with %s waitlisted requests; repaired",
-            event.pk,
-            event.waitlist_size,
-            event.waitlisted_requests,
-        )
-        event.waitlist_size = event.waitlisted_requests
+        metrics.count_counter_mismatch(counter=name, above_rows=counter > rows)
+    return not disagree
 
 
 class _Ledger:
@@ -323,12 +335,14 @@ class _Ledger:
         now,
         waitlist: list[BookingRequest],
         bookings: list[Booking],
+        decider: statements.Decider,
     ):
         """``waitlist``: the event's waitlisted requests in promotion order (oldest first);
         ``bookings``: those of the commands' and the waitlist's customers at the event."""
         self.event = event
         self.commands = commands
         self.now = now
+        self.decider = decider
         self.state = rules.state_of(event)
         self.waitlist: dict[int, BookingRequest] = {r.id: r for r in waitlist}
         self.bookings: dict[int, Booking] = {b.customer_id: b for b in bookings}
@@ -475,7 +489,7 @@ def _write(ledgers: list[_Ledger]) -> None:
     """Write the batches in a handful of statements, whatever their number and size: grouped
     UPDATEs and bulk INSERTs, never a statement per command (nor per event, but for its
     counters). The ledgers share one decision time."""
-    [now] = {ledger.now for ledger in ledgers}
+    [(now, decider)] = {(ledger.now, ledger.decider) for ledger in ledgers}
     changed = [b for ledger in ledgers for b in ledger.changed_bookings.values()]
     created = [b for b in changed if b.pk is None]
     updated = [b for b in changed if b.pk is not None]  # the new rows are written whole
@@ -519,6 +533,7 @@ def _write(ledgers: list[_Ledger]) -> None:
             reason=reason,
             message=rules.MESSAGES[reason],
             decided_at=now,
+            decider=decider,
             bookings=[r.booking_id for r in group] if linked else None,
         )
     statements.update_events(
@@ -568,7 +583,7 @@ def _decide_batch(
     its transaction commits."""
     started = time.perf_counter()
     with transaction.atomic():
-        taken = _take([event_id], limit, timezone.now(), partition, owner_generation)
+        taken = _take([event_id], limit, partition, owner_generation)
         if not taken:
             return 0
         _write_taken(taken, handover, started)
@@ -592,7 +607,6 @@ class _Taken:
 def _take(
     event_ids: list[int] | None,
     limit: int,
-    now,
     partition: int | None,
     owner_generation: int | None,
     first_event_id: int | None = None,
@@ -603,14 +617,15 @@ def _take(
     events in the order given, those gone, elsewhere or with nothing pending left out. What
     every event needs is read in one statement per kind for all of them (the events; the
     heads of their lines with their customers' bookings), not one per event."""
-    locked = {e.pk: e for e in _locked_events(event_ids, partition, owner_generation)}
+    events, now, decider = _locked_events(event_ids, partition, owner_generation)
+    locked = {e.pk: e for e in events}
     if event_ids is None:
         event_ids = _rung_first(list(locked), first_event_id)
     events = [locked[e] for e in event_ids if e in locked]
-    refused = {e.pk: _refuse_head_of_line(e, limit, now) for e in events}
+    refused = {e.pk: _refuse_head_of_line(e, limit, now, decider) for e in events}
     sizes = {e.pk: limit - len(refused[e.pk]) for e in events if len(refused[e.pk]) < limit}
     lines = statements.lines(sizes) if sizes else {}
-    ledgers = _decide_in_memory([(e, lines[e.pk]) for e in events if e.pk in lines], now)
+    ledgers = _decide_in_memory([(e, lines[e.pk]) for e in events if e.pk in lines], now, decider)
     taken = [_Taken(e, refused[e.pk], ledgers.get(e.pk)) for e in events]
     return [t for t in taken if t.size]
 
@@ -639,31 +654,26 @@ def _write_taken(taken: list[_Taken], handover: Handover, started: float) -> Non
     handover.deliveries.extend(created)
 
 
-def _refuse_head_of_line(event: Event, limit: int, now) -> list[statements.Refused]:
+def _refuse_head_of_line(
+    event: Event, limit: int, now, decider: statements.Decider
+) -> list[statements.Refused]:
     """At an open event that is full and keeps no waitlist, every book command is refused
     whoever sent it: the run of them at the head of the line is refused in one statement
-    (PostgreSQL), not read and decided one by one. Only while the counters agree with their
-    rows (a repair goes through the batch, which writes it)."""
+    (PostgreSQL), not read and decided one by one."""
     if not settings.BOOKING_SET_BASED_REFUSALS or connection.vendor != "postgresql":
-        return []
-    if (event.seats_taken, event.waitlist_size) != (
-        event.active_bookings,
-        event.waitlisted_requests,
-    ):
         return []
     if not rules.refuses_every_book(rules.state_of(event), now):
         return []
-    return statements.refuse_head_of_line(event, limit=limit, now=now)
+    return statements.refuse_head_of_line(event, limit=limit, now=now, decider=decider)
 
 
 def _decide_in_memory(
-    lines: list[tuple[Event, list[statements.InLine]]], now
+    lines: list[tuple[Event, list[statements.InLine]]], now, decider: statements.Decider
 ) -> dict[int, _Ledger]:
     """Decide each event's commands in order, in memory (``_write`` writes the ledgers), with
     the bookings their customers have there (read with the lines)."""
     ledgers = {}
     for event, line in lines:
-        _repair_counters(event)
         # Waitlisted requests in promotion order (oldest first), read only if any exist.
         waitlist = []
         if event.waitlist_size:
@@ -674,7 +684,12 @@ def _decide_in_memory(
             request.customer_username = username  # for the webhook payloads (outcomes)
         commands = [command for command, _, _ in line]
         ledger = _Ledger(
-            event, commands, now, [request for request, _, _ in waitlist], list(bookings.values())
+            event,
+            commands,
+            now,
+            [request for request, _, _ in waitlist],
+            list(bookings.values()),
+            decider,
         )
         for command in commands:
             _decide_one(ledger, command)

@@ -6,7 +6,7 @@ scenario: the counters the worker keeps must match the rows they count.
 
 from datetime import timedelta
 
-from django.db.models import Count, Exists, F, Min, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -18,6 +18,7 @@ from apps.bookings.models import (
     RequestStatus,
 )
 from apps.events.models import Event
+from apps.partitions.models import PartitionGrant
 
 
 def _count_per_event(queryset) -> Coalesce:
@@ -44,7 +45,8 @@ def _seats_per_event(queryset) -> Coalesce:
 
 def _event_breaches() -> list[str]:
     """seats_taken == seats of active bookings + seats of live holds, within capacity; the
-    waitlist counter equals its entries."""
+    waitlist counter equals its entries. A counter mismatch also holds the event's commands
+    pending (the worker decides nothing on counters it cannot trust: docs/fencing.md)."""
     events = (
         Event.objects.annotate(
             active_bookings=_seats_per_event(
@@ -74,7 +76,7 @@ def _event_breaches() -> list[str]:
     for e in events:
         if e["seats_taken"] != e["active_bookings"]:
             breaches.append(
-                f"event {e['id']}: seats_taken {e['seats_taken']} != "
+                f"event {e['id']}: counter mismatch: seats_taken {e['seats_taken']} != "
                 f"{e['active_bookings']} seats of active bookings and live holds"
             )
         if max(e["seats_taken"], e["active_bookings"]) > e["capacity"]:
@@ -84,7 +86,7 @@ def _event_breaches() -> list[str]:
             )
         if e["waitlist_size"] != e["waitlisted_requests"]:
             breaches.append(
-                f"event {e['id']}: waitlist_size {e['waitlist_size']} != "
+                f"event {e['id']}: counter mismatch: waitlist_size {e['waitlist_size']} != "
                 f"{e['waitlisted_requests']} waitlisted requests"
             )
     return breaches
@@ -128,20 +130,51 @@ def _pending_breaches(threshold_seconds: float) -> list[str]:
     ]
 
 
+def _fence_breaches() -> list[str]:
+    """Decisions of a partition's lease generation stamped at or after a newer generation of it
+    was granted: their decider had lost the lease (the fence lets none through: a takeover
+    waits for the round in flight, and its grant's time is read once that round committed)."""
+    granted_later = PartitionGrant.objects.filter(
+        partition=OuterRef("decided_partition"),
+        generation__gt=OuterRef("decided_generation"),
+        granted_at__lte=OuterRef("decided_at"),
+    )
+    late = (
+        BookingRequest.objects.filter(decided_generation__isnull=False)
+        .filter(Exists(granted_later))
+        .order_by()
+        .values("decided_partition", "decided_generation")
+        .annotate(n=Count("id"), last=Max("decided_at"))
+        .order_by("decided_partition", "decided_generation")
+    )
+    return [
+        f"partition {row['decided_partition']}: decided after its lease was granted away: "
+        f"{row['n']} request(s) decided by generation {row['decided_generation']} at or after "
+        f"a newer generation's grant (last at {row['last'].isoformat()})"
+        for row in late
+    ]
+
+
 def check_invariants(*, pending_threshold_seconds: float) -> list[str]:
     """Every breach of the booking invariants, as one line each; an empty list means healthy."""
     return [
         *_event_breaches(),
         *_waitlist_breaches(),
         *_pending_breaches(pending_threshold_seconds),
+        *_fence_breaches(),
     ]
 
 
-def out_of_order_decisions(*, event_ids: list[int] | None = None) -> int:
+def out_of_order_decisions(
+    *, event_ids: list[int] | None = None, request_ids: list[int] | None = None
+) -> int:
     """Commands decided in a later batch than a command of the same event with a higher id:
     on PostgreSQL ids are taken before commit, so a command can become visible just after a
     higher id was decided. 0 when every event's line was kept. Promotions and withdrawals are
-    left out (their ``decided_at`` is when they left the waitlist, not when they were read)."""
+    left out (their ``decided_at`` is when they left the waitlist, not when they were read).
+    ``request_ids``: pairs among these only (commands each recorded once the one before it was
+    acknowledged, as one client sends them: their commit order is their id order, so any such
+    pair decided out of order broke the line)."""
     commands = BookingRequest.objects.filter(decided_at__isnull=False).exclude(
         Q(reason=Reason.PROMOTED) | Q(status=RequestStatus.WITHDRAWN)
     )
@@ -152,4 +185,7 @@ def out_of_order_decisions(*, event_ids: list[int] | None = None) -> int:
         id__gt=OuterRef("id"),
         decided_at__lt=OuterRef("decided_at"),
     )
+    if request_ids is not None:
+        commands = commands.filter(id__in=request_ids)
+        overtaken = overtaken.filter(id__in=request_ids)
     return commands.filter(Exists(overtaken)).count()

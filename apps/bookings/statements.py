@@ -37,18 +37,13 @@ BOOKING = Booking._meta.db_table
 REQUEST = BookingRequest._meta.db_table
 OWNER = PartitionOwner._meta.db_table
 
-# The events, locked, each with what its counters must match (seats of active bookings and
-# live holds, waitlisted requests) and whether the caller's generation still owns the
-# partition. A partition's round locks all of its events in one statement, in id order.
-_COUNTED = [
-    f"COALESCE((SELECT SUM(b.seats) FROM {BOOKING} b WHERE b.event_id = e.id "
-    "AND b.status IN (%s, %s)), 0)",
-    f"(SELECT COUNT(*) FROM {REQUEST} r WHERE r.event_id = e.id AND r.status = %s)",
-    f"EXISTS (SELECT 1 FROM {OWNER} o WHERE o.partition = %s AND o.generation = %s)",
-]
-LOCKED_EVENT = JoinedRows([(Event, "e")], f"{EVENT} e", "e.id = %s", extra=_COUNTED, lock=True)
+# The events, locked (a partition's round locks all of its events in one statement, in id order).
+# What their counters must match is read by the next statement (``FRESH_COUNTS``), not here: under
+# READ COMMITTED a statement's subqueries read the snapshot of its start, so counts read in the
+# statement that waited for a lock would miss what the lock's holder committed meanwhile.
+LOCKED_EVENT = JoinedRows([(Event, "e")], f"{EVENT} e", "e.id = %s", lock=True)
 LOCKED_EVENTS = JoinedRows(
-    [(Event, "e")], f"{EVENT} e", "e.id IN ({events}) ORDER BY e.id", extra=_COUNTED, lock=True
+    [(Event, "e")], f"{EVENT} e", "e.id IN ({events}) ORDER BY e.id", lock=True
 )
 # A line of requests comes with each requester's booking at the event (if any), read by the
 # (customer, event) key, and the customer's username (what webhook payloads show), in the same
@@ -114,7 +109,6 @@ LOCKED_EVENTS_WITH_PENDING = {
         [(Event, "e")],
         f"{EVENT} e",
         f"{where} AND e.partition = %s ORDER BY e.id",
-        extra=_COUNTED,
         lock=True,
     )
     for vendor, where in [
@@ -122,27 +116,44 @@ LOCKED_EVENTS_WITH_PENDING = {
         ("other", f"e.id IN ({_PENDING_EVENT_IDS})"),
     ]
 }
+# Once the events are locked: each one's seats booked or held and waitlisted requests, the
+# generation of the partition's owner, its row locked FOR KEY SHARE until the round commits (a
+# takeover's FOR UPDATE waits for the round; a round that waited for a takeover reads the new
+# generation: PostgreSQL returns the newest version of a row it waited to lock), and the
+# database's time then (the round's decision time). A statement of its own, started once the
+# event locks are held: under READ COMMITTED it sees every commit that came before.
+_SEATS = ", ".join(literal(status) for status in SEAT_HOLDING_STATUSES)
+_FRESH_COUNTS = (
+    f"SELECT x.id, COALESCE((SELECT SUM(b.seats) FROM {BOOKING} b WHERE b.event_id = x.id "
+    f"AND b.status IN ({_SEATS})), 0), "
+    f"(SELECT COUNT(*) FROM {REQUEST} r WHERE r.event_id = x.id "
+    f"AND r.status = {literal(RequestStatus.WAITLISTED)}), "
+    f"(SELECT o.generation FROM {OWNER} o WHERE o.partition = %s{{lock}}), {{clock}} "
+    "FROM (SELECT {ids}) x"
+)
+FRESH_COUNTS = {
+    "postgresql": Statement(
+        _FRESH_COUNTS.format(
+            lock=" FOR KEY SHARE", clock="clock_timestamp()", ids="unnest(%s::bigint[]) AS id"
+        )
+    ),
+    # SQLite: the transaction holds the database's write lock from its start (BEGIN IMMEDIATE).
+    "other": Statement(
+        _FRESH_COUNTS.format(lock="", clock="NULL", ids="value AS id FROM json_each(%s)")
+    ),
+}
 # Far above any batch: "every row" for the line's LIMIT.
 NO_LIMIT = 2**31 - 1
 
 
-def locked_events(
-    event_ids: Sequence[int], partition: int | None, owner_generation: int | None
-) -> list[Event]:
-    """The events' rows, locked in id order, each annotated with ``active_bookings``,
-    ``waitlisted_requests`` and ``owned`` (False when ``owner_generation`` is None): the rows
-    found, in id order. One event's is a prepared statement (PostgreSQL)."""
-    params = [
-        *SEAT_HOLDING_STATUSES,
-        RequestStatus.WAITLISTED,
-        -1 if partition is None else partition,
-        owner_generation,
-    ]
+def locked_events(event_ids: Sequence[int]) -> list[Event]:
+    """The events' rows, locked, in id order (those found). One event's is a prepared
+    statement (PostgreSQL)."""
     if len(event_ids) == 1:
-        rows = LOCKED_EVENT.fetch([*params, event_ids[0]])
+        rows = LOCKED_EVENT.fetch([event_ids[0]])
     else:
-        rows = LOCKED_EVENTS.fetch([*params, *event_ids], events=len(event_ids))
-    return _annotated(rows, owner_generation)
+        rows = LOCKED_EVENTS.fetch(list(event_ids), events=len(event_ids))
+    return [event for (event,) in rows]
 
 
 def _vendor() -> str:
@@ -150,22 +161,32 @@ def _vendor() -> str:
     return "postgresql" if connection.vendor == "postgresql" else "other"
 
 
-def _annotated(rows: list[list], owner_generation: int | None) -> list[Event]:
-    found = []
-    for event, seats, waitlisted, owned in rows:
-        event.active_bookings, event.waitlisted_requests = int(seats), int(waitlisted)
-        event.owned = bool(owned) and owner_generation is not None
-        found.append(event)
-    return found
-
-
-def locked_events_with_pending(partition: int, owner_generation: int | None) -> list[Event]:
+def locked_events_with_pending(partition: int) -> list[Event]:
     """``locked_events`` of the partition's events with pending commands, found by the same
     statement (the events with a pending command are few of all events: the recursive walk
     of ``events_with_pending`` finds them, each event's row is then read by its key)."""
-    params = [*SEAT_HOLDING_STATUSES, RequestStatus.WAITLISTED, partition, owner_generation]
     statement = LOCKED_EVENTS_WITH_PENDING[_vendor()]
-    return _annotated(statement.fetch([*params, partition]), owner_generation)
+    return [event for (event,) in statement.fetch([partition])]
+
+
+class Counted(NamedTuple):
+    """What ``FRESH_COUNTS`` read once the events were locked: {event id: (seats booked or
+    held, waitlisted requests)}, the partition owner's generation (None: no owner row, or no
+    partition asked) and the database's time (None on SQLite)."""
+
+    counts: dict[int, tuple[int, int]]
+    generation: int | None
+    now: datetime | None
+
+
+def fresh_counts(event_ids: Sequence[int], partition: int | None) -> Counted:
+    """``FRESH_COUNTS`` for the locked events, and the owner of ``partition`` (locked)."""
+    ids = list(event_ids) if _vendor() == "postgresql" else json.dumps(list(event_ids))
+    rows = FRESH_COUNTS[_vendor()].fetchall([-1 if partition is None else partition, ids])
+    counts = {event_id: (int(seats), int(waitlisted)) for event_id, seats, waitlisted, *_ in rows}
+    generation = rows[0][3] if rows else None
+    now = max((row[4] for row in rows if row[4] is not None), default=None)
+    return Counted(counts, generation, now)
 
 
 class InLine(NamedTuple):
@@ -239,6 +260,15 @@ def update_bookings(
         cursor.execute(sql, params)
 
 
+class Decider(NamedTuple):
+    """Who decides: the partition and lease generation it holds (None: outside the lease) and
+    its process (``host:pid``), written on every request it decides."""
+
+    partition: int | None
+    generation: int | None
+    holder: str
+
+
 def update_requests(
     ids: Sequence[int],
     *,
@@ -246,27 +276,31 @@ def update_requests(
     reason: str,
     message: str,
     decided_at: datetime,
+    decider: Decider,
     bookings: Sequence[int] | None = None,
 ) -> None:
-    """Settle requests; with ``bookings`` (one booking id per request, in order), each is linked
-    to its booking in the same statement.
+    """Settle requests (by ``decider``); with ``bookings`` (one booking id per request, in
+    order), each is linked to its booking in the same statement.
 
     The links are given, not looked up: a lookup by (event, customer) per row was planned over
     statistics that predate the batch's new bookings and walked all of the event's bookings
     for each row (measured: 255 µs a row at 4,000 bookings, against 15 µs unlinked)."""
-    params = [status, reason, message, _at(BookingRequest, "decided_at", decided_at)]
+    params = [status, reason, message, _at(BookingRequest, "decided_at", decided_at), *decider]
+    settled = (
+        "status = %s, reason = %s, message = %s, decided_at = %s, decided_partition = %s, "
+        "decided_generation = %s, decided_by = %s"
+    )
     with connection.cursor() as cursor:
         if bookings is None:
             cursor.execute(
-                f"UPDATE {REQUEST} SET status = %s, reason = %s, message = %s, decided_at = %s "
-                f"WHERE id IN ({placeholders(len(ids))})",
+                f"UPDATE {REQUEST} SET {settled} WHERE id IN ({placeholders(len(ids))})",
                 [*params, *ids],
             )
             return
         pairs = ", ".join(["(%s, %s)"] * len(ids))
         cursor.execute(
             f"WITH link (id, booking_id) AS (VALUES {pairs}) "
-            f"UPDATE {REQUEST} SET status = %s, reason = %s, message = %s, decided_at = %s, "
+            f"UPDATE {REQUEST} SET {settled}, "
             f"booking_id = link.booking_id FROM link WHERE {REQUEST}.id = link.id",
             [*(value for pair in zip(ids, bookings, strict=True) for value in pair), *params],
         )
@@ -354,7 +388,9 @@ WITH line AS (
     WHERE NOT EXISTS (SELECT 1 FROM heard)
 ), refused AS (
     UPDATE {REQUEST} r SET status = {literal(RequestStatus.REJECTED)}, reason = d.reason,
-        message = {_REFUSAL_MESSAGE}, decided_at = %(now)s, booking_id = d.booking_id
+        message = {_REFUSAL_MESSAGE}, decided_at = %(now)s, booking_id = d.booking_id,
+        decided_partition = %(partition)s, decided_generation = %(generation)s,
+        decided_by = %(holder)s
     FROM decided d WHERE r.id = d.id
     RETURNING r.id, r.uid, r.user_id, r.created_at, r.reason, r.booking_id
 ), history AS (
@@ -386,7 +422,9 @@ class Refused(NamedTuple):
     status: str = RequestStatus.REJECTED
 
 
-def refuse_head_of_line(event: Event, *, limit: int, now: datetime) -> list[Refused]:
+def refuse_head_of_line(
+    event: Event, *, limit: int, now: datetime, decider: Decider
+) -> list[Refused]:
     """Refuse, in one statement, the run of book commands at the head of the event's line (up to
     ``limit``), with their history rows, as the decision batch would one by one: for an open,
     full event that keeps no waitlist (``rules.refuses_every_book``, the caller's check) each
@@ -394,13 +432,16 @@ def refuse_head_of_line(event: Event, *, limit: int, now: datetime) -> list[Refu
     Nothing is refused (an empty list) when a subscription could hear of these refusals
     (``booking.rejected``): those go through the batch, which writes their deliveries."""
     with connection.cursor() as cursor:
-        cursor.execute(REFUSE_HEAD_OF_LINE, refusal_params(event, limit=limit, now=now))
+        cursor.execute(
+            REFUSE_HEAD_OF_LINE, refusal_params(event, limit=limit, now=now, decider=decider)
+        )
         return [Refused(*row, decided_at=now) for row in cursor.fetchall()]
 
 
-def refusal_params(event: Event, *, limit: int, now: datetime) -> dict:
+def refusal_params(event: Event, *, limit: int, now: datetime, decider: Decider) -> dict:
     """``REFUSE_HEAD_OF_LINE``'s parameters for the event's line."""
     return {
+        **decider._asdict(),
         "event": event.pk,
         "limit": limit,
         "no_limit": NO_LIMIT_ID,

@@ -71,6 +71,12 @@ WEBHOOK_ATTEMPTS = Counter(
     "Webhook delivery attempts, by outcome.",
     ["outcome"],
 )
+COUNTER_MISMATCHES = Counter(
+    "reservations_counter_mismatches",
+    "Events held back from a decision round because a counter (seats_taken, waitlist_size) "
+    "disagreed with its rows counted under the event's lock, by counter and direction.",
+    ["counter", "direction"],
+)
 THROTTLED_REQUESTS = Counter(
     "reservations_throttled_requests",
     "API requests refused with 429 by a rate limit, by view.",
@@ -132,6 +138,10 @@ def count_rerung(events: int) -> None:
 
 def count_webhook_attempt(outcome: str) -> None:
     WEBHOOK_ATTEMPTS.labels(outcome).inc()
+
+
+def count_counter_mismatch(*, counter: str, above_rows: bool) -> None:
+    COUNTER_MISMATCHES.labels(counter, "above_rows" if above_rows else "below_rows").inc()
 
 
 def count_throttled(view: str) -> None:

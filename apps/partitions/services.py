@@ -10,7 +10,7 @@ import os
 import socket
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.bookings.commands import ring_doorbell
@@ -86,9 +86,18 @@ def release_partition(*, partition: int, generation: int) -> None:
 
 
 def check_owner(*, partition: int, generation: int) -> None:
-    """The fence, called inside a decision transaction: raise ``PartitionLost`` unless the
-    caller's generation is still the partition's current one."""
-    if not PartitionOwner.objects.filter(partition=partition, generation=generation).exists():
+    """The fence, called inside the caller's transaction: raise ``PartitionLost`` unless the
+    caller's generation is still the partition's current one. On PostgreSQL the owner row stays
+    locked ``FOR KEY SHARE`` until that transaction ends, as a decision round's is: a takeover
+    waits for it (heartbeats, plain updates, do not)."""
+    lock = " FOR KEY SHARE" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT generation FROM {PartitionOwner._meta.db_table} WHERE partition = %s{lock}",
+            [partition],
+        )
+        row = cursor.fetchone()
+    if row is None or row[0] != generation:
         raise PartitionLost(f"partition {partition}: generation {generation} was taken over")
 
 

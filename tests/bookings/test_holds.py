@@ -289,6 +289,7 @@ def test_the_invariant_counts_held_seats(event):
     Booking.objects.filter(pk=booking.pk).update(seats=2)
 
     assert check_invariants(pending_threshold_seconds=60) == [
-        f"event {event.pk}: seats_taken 3 != 2 seats of active bookings and live holds"
+        f"event {event.pk}: counter mismatch: "
+        "seats_taken 3 != 2 seats of active bookings and live holds"
     ]
     Booking.objects.filter(pk=booking.pk).update(seats=3)

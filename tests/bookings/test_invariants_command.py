@@ -12,6 +12,8 @@ from django.utils import timezone
 from apps.bookings.invariants import check_invariants
 from apps.bookings.models import BookingRequest, BookingStatus, CommandKind, RequestStatus
 from apps.events.models import Event
+from apps.partitions.models import PartitionGrant
+from apps.partitions.services import claim_partition
 from tests.factories import BookingFactory, CustomerFactory, EventFactory
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +54,8 @@ def test_a_counter_that_differs_from_the_active_bookings_is_a_breach(healthy_eve
     breaches = check_invariants(pending_threshold_seconds=60)
 
     assert breaches == [
-        f"event {healthy_event.pk}: seats_taken 1 != 2 seats of active bookings and live holds"
+        f"event {healthy_event.pk}: counter mismatch: "
+        "seats_taken 1 != 2 seats of active bookings and live holds"
     ]
 
 
@@ -71,7 +74,9 @@ def test_a_waitlist_size_that_differs_from_the_waitlisted_requests_is_a_breach(h
 
     breaches = check_invariants(pending_threshold_seconds=60)
 
-    assert breaches == [f"event {healthy_event.pk}: waitlist_size 3 != 1 waitlisted requests"]
+    assert breaches == [
+        f"event {healthy_event.pk}: counter mismatch: waitlist_size 3 != 1 waitlisted requests"
+    ]
 
 
 def test_a_customer_waitlisted_while_holding_a_seat_is_a_breach(healthy_event):
@@ -102,6 +107,29 @@ def test_a_command_pending_longer_than_the_threshold_is_a_breach(healthy_event, 
     assert breaches[0].startswith("1 command(s) of 1 event(s) pending longer than 60s")
 
 
+def test_a_decision_stamped_after_its_lease_was_granted_away_is_a_breach(healthy_event, customer):
+    old = claim_partition(partition=4, host="host-a", pid=1)
+    new = claim_partition(partition=4, host="host-b", pid=2)
+    granted = PartitionGrant.objects.get(partition=4, generation=new).granted_at
+    decided = {"status": RequestStatus.CONFIRMED, "decided_partition": 4, "decided_by": "host-a:1"}
+    for generation, at in [(old, granted - timedelta(seconds=1)), (new, granted), (old, granted)]:
+        BookingRequest.objects.create(
+            kind=CommandKind.CANCEL,
+            user=customer.user,
+            event=healthy_event,
+            decided_generation=generation,
+            decided_at=at,
+            **decided,
+        )
+
+    breaches = check_invariants(pending_threshold_seconds=60)
+
+    assert breaches == [
+        f"partition 4: decided after its lease was granted away: 1 request(s) decided by "
+        f"generation {old} at or after a newer generation's grant (last at {granted.isoformat()})"
+    ]
+
+
 def test_the_check_runs_a_fixed_number_of_queries_however_many_events(
     django_assert_max_num_queries,
 ):
@@ -110,7 +138,7 @@ def test_the_check_runs_a_fixed_number_of_queries_however_many_events(
         BookingFactory(event=event)
         Event.objects.filter(pk=event.pk).update(seats_taken=1)
 
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(4):
         assert check_invariants(pending_threshold_seconds=60) == []
 
 
@@ -179,3 +207,6 @@ def test_out_of_order_decisions_counts_commands_decided_after_a_higher_id(event)
         )
     assert out_of_order_decisions(event_ids=[event.pk]) == 1
     assert out_of_order_decisions(event_ids=[event.pk + 1000]) == 0
+    # Among the commands of one client (3 was not sent after 4 was acknowledged) or another.
+    assert out_of_order_decisions(request_ids=[rows[2].pk, rows[3].pk]) == 1
+    assert out_of_order_decisions(request_ids=[rows[0].pk, rows[1].pk, rows[3].pk]) == 0

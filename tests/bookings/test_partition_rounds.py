@@ -109,8 +109,8 @@ def test_events_with_a_full_batch_get_more_rounds_others_are_not_held_up(setting
 def _recording(rounds: list[set[int]]):
     original = statements.locked_events_with_pending
 
-    def locked_events_with_pending(partition: int, owner_generation: int | None) -> list:
-        found = original(partition, owner_generation)
+    def locked_events_with_pending(partition: int) -> list:
+        found = original(partition)
         rounds.append({event.pk for event in found})
         return found
 
@@ -133,10 +133,12 @@ def test_the_events_with_pending_commands_are_those_of_the_partition_in_id_order
     assert statements.events_with_pending(PARTITION + 1) == [elsewhere.pk]
     assert statements.events_with_pending(PARTITION + 2) == []
     # A round finds the same events and locks them in the same statement.
-    locked = statements.locked_events_with_pending(PARTITION, None)
+    locked = statements.locked_events_with_pending(PARTITION)
     assert [e.pk for e in locked] == [e.pk for e in waiting]
-    assert [e.active_bookings for e in locked] == [1, 1, 1]  # each booked once before
-    assert statements.locked_events_with_pending(PARTITION + 2, None) == []
+    assert statements.locked_events_with_pending(PARTITION + 2) == []
+    # Their rows' counts are read by a statement of its own, once the locks are held.
+    counted = statements.fresh_counts([e.pk for e in locked], PARTITION)
+    assert counted.counts == {e.pk: (1, 0) for e in waiting}  # each booked once before
 
 
 def test_a_round_announces_and_hands_over_in_one_message_each_once_it_commits(monkeypatch):
@@ -182,7 +184,7 @@ def test_a_round_reads_its_events_once_and_its_customers_bookings_with_their_lin
     assert found["seats_taken"] == {"a": 2, "b": 2, "c": 1}
     # The lines (each command with its customer's booking) are one statement per event here
     # (SQLite); on PostgreSQL one for all (tests/integration/test_decision_statements.py).
-    assert found["statements"] == {"events": 1, "lines": 3}
+    assert found["statements"] == {"events": 1, "counts": 1, "lines": 3}
 
 
 def test_payloads_name_customers_read_with_the_line_and_the_others_in_one_query():

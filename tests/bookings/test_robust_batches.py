@@ -1,11 +1,13 @@
 """A batch never blocks its event or its partition: whatever goes wrong with one command, the
-others are decided; a counter that disagrees with its rows is repaired, not trusted."""
+others are decided; an event whose counter disagrees with its rows is held back, its counters
+neither trusted nor rewritten."""
 
 import logging
 
 import pytest
+from prometheus_client import REGISTRY
 
-from apps.bookings import decisions, rules
+from apps.bookings import decisions, invariants, rules, statements
 from apps.bookings.decisions import decide_partition, decide_pending
 from apps.bookings.models import Booking, BookingRequest, CommandKind, Reason, RequestStatus
 from apps.events.models import Event
@@ -68,26 +70,32 @@ def test_any_exception_in_a_batch_falls_back_to_one_by_one(monkeypatch):
     assert [outcome(c) for c in commands] == [(RequestStatus.CONFIRMED, Reason.BOOKED)] * 3
 
 
-def test_one_event_s_failure_never_stops_the_partition_s_other_events(monkeypatch):
+def test_one_event_s_failure_never_stops_the_partition_s_other_events(monkeypatch, caplog):
     broken, healthy = EventFactory(partition=1), EventFactory(partition=1)
-    book(broken, CustomerFactory())
+    stuck = book(broken, CustomerFactory())
     waiting = book(healthy, CustomerFactory())
-    decide = decisions.decide_pending
+    count = statements.fresh_counts
 
-    def broken_event_fails(*, event_id, **kwargs):
-        if event_id == broken.pk:
+    def broken_event_fails(event_ids, partition):
+        # Every path a decision of this event takes reads its counts: the round's, its own
+        # batch's, one command's and the internal_error rejection's.
+        if broken.pk in event_ids:
             raise RuntimeError("the database refused everything for this event")
-        return decide(event_id=event_id, **kwargs)
+        return count(event_ids, partition)
 
-    monkeypatch.setattr(decisions, "decide_pending", broken_event_fails)
-    decide_partition(partition=1, first_event_id=broken.pk)
+    monkeypatch.setattr(statements, "fresh_counts", broken_event_fails)
+    with caplog.at_level(logging.ERROR, logger="apps.bookings.decisions"):
+        assert decide_partition(partition=1, first_event_id=broken.pk) == 1
     assert outcome(waiting) == (RequestStatus.CONFIRMED, Reason.BOOKED)
     # Left pending for the next doorbell or the sweeper; decided once the fault is gone.
-    monkeypatch.setattr(decisions, "decide_pending", decide)
-    decide_partition(partition=1)
+    assert outcome(stuck) == (RequestStatus.PENDING, "")
+    assert f"event {broken.pk}: left pending" in caplog.text
+    monkeypatch.setattr(statements, "fresh_counts", count)
+    assert decide_partition(partition=1) == 1
+    assert outcome(stuck) == (RequestStatus.CONFIRMED, Reason.BOOKED)
 
 
-def test_a_waitlist_counter_out_of_step_with_its_rows_is_repaired(caplog):
+def test_a_waitlist_counter_out_of_step_with_its_rows_holds_the_event_back(caplog):
     event = EventFactory(capacity=1, waitlist_enabled=True)
     seated, waiting = CustomerFactory(), CustomerFactory()
     book(event, seated)
@@ -97,26 +105,70 @@ def test_a_waitlist_counter_out_of_step_with_its_rows_is_repaired(caplog):
     BookingRequest.objects.filter(pk=entry.pk).delete()  # the row goes, the counter stays 1
 
     cancel = on_booking(CommandKind.CANCEL, event, seated)
-    with caplog.at_level(logging.WARNING, logger="apps.bookings.decisions"):
-        decide_pending(event_id=event.pk)
-    assert outcome(cancel) == (RequestStatus.CONFIRMED, Reason.CANCELLED)
+    with caplog.at_level(logging.ERROR, logger="apps.bookings.decisions"):
+        assert decide_pending(event_id=event.pk) == 0
+    assert outcome(cancel) == (RequestStatus.PENDING, "")
     event.refresh_from_db()
-    assert (event.seats_taken, event.waitlist_size) == (0, 0)
-    assert "waitlist_size 1 disagrees with 0 waitlisted" in caplog.text
+    assert (event.seats_taken, event.waitlist_size) == (1, 1)  # left as they were
+    assert "waitlist_size 1 disagrees with its rows (0)" in caplog.text
+    assert any("counter mismatch: waitlist_size 1 != 0 waitlisted" in b for b in check_invariants())
+    # An operator's repair lets it go on.
+    Event.objects.filter(pk=event.pk).update(waitlist_size=0)
+    assert decide_pending(event_id=event.pk) == 1
+    assert outcome(cancel) == (RequestStatus.CONFIRMED, Reason.CANCELLED)
 
 
-def test_a_seat_counter_out_of_step_with_the_active_bookings_is_repaired_not_trusted(caplog):
+def test_a_seat_counter_below_its_rows_sells_nothing_more(caplog):
     event = EventFactory(capacity=1)
     book(event, CustomerFactory())
     decide_pending(event_id=event.pk)
     Event.objects.filter(pk=event.pk).update(seats_taken=0)  # a stale write from outside
+    mismatches = counter_mismatches("seats_taken", "below_rows")
 
     late = book(event, CustomerFactory())
-    with caplog.at_level(logging.WARNING, logger="apps.bookings.decisions"):
-        decide_pending(event_id=event.pk)
-    assert outcome(late) == (RequestStatus.REJECTED, Reason.SOLD_OUT)
+    with caplog.at_level(logging.ERROR, logger="apps.bookings.decisions"):
+        assert decide_partition(partition=event.partition) == 0
+    assert outcome(late) == (RequestStatus.PENDING, "")
     assert Booking.objects.filter(event=event, status="active").count() == 1
-    assert "seats_taken 0 disagrees with 1 seats booked or held" in caplog.text
+    assert Event.objects.get(pk=event.pk).seats_taken == 0  # not trusted, not repaired either
+    assert "seats_taken 0 disagrees with its rows (1)" in caplog.text
+    assert counter_mismatches("seats_taken", "below_rows") == mismatches + 1
+    assert any("counter mismatch: seats_taken 0 != 1 seats" in b for b in check_invariants())
+    Event.objects.filter(pk=event.pk).update(seats_taken=1)  # an operator's repair
+    assert decide_partition(partition=event.partition) == 1
+    assert outcome(late) == (RequestStatus.REJECTED, Reason.SOLD_OUT)
+
+
+def test_a_seat_counter_above_its_rows_is_never_lowered_by_a_decision(caplog):
+    event = EventFactory(capacity=2)
+    first = CustomerFactory()
+    book(event, first)
+    decide_pending(event_id=event.pk)
+    Booking.objects.filter(event=event).delete()  # the rows go from outside, the counter stays
+    mismatches = counter_mismatches("seats_taken", "above_rows")
+
+    late = book(event, CustomerFactory())
+    with caplog.at_level(logging.ERROR, logger="apps.bookings.decisions"):
+        assert decide_pending(event_id=event.pk) == 0
+    assert outcome(late) == (RequestStatus.PENDING, "")
+    assert Event.objects.get(pk=event.pk).seats_taken == 1
+    assert counter_mismatches("seats_taken", "above_rows") == mismatches + 1
+    Event.objects.filter(pk=event.pk).update(seats_taken=0)  # an operator's repair
+    assert decide_pending(event_id=event.pk) == 1
+    assert outcome(late) == (RequestStatus.CONFIRMED, Reason.BOOKED)
+
+
+def counter_mismatches(counter: str, direction: str) -> float:
+    return (
+        REGISTRY.get_sample_value(
+            "reservations_counter_mismatches_total", {"counter": counter, "direction": direction}
+        )
+        or 0.0
+    )
+
+
+def check_invariants() -> list[str]:
+    return invariants.check_invariants(pending_threshold_seconds=3600)
 
 
 def test_a_rule_that_breaks_the_seat_bounds_raises_an_error_not_an_assertion():

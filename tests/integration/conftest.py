@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from devtools.stack import Stack
@@ -55,8 +57,27 @@ def servers():
         postgres.stop()
 
 
+def module_database(servers, request, kind: str) -> dict:
+    """``servers["env"]`` with a PostgreSQL database of the calling test module's own (created
+    empty): what one module leaves behind, another's invariant check never sees."""
+    module = re.sub(r"\W", "_", request.module.__name__.rsplit(".", 1)[-1])
+    name = f"{kind}_{module}"[:63]
+    return {**servers["env"], "DATABASE_URL": servers["postgres"].create_database(name)}
+
+
 @pytest.fixture(scope="module")
-def scaled_stack(servers, tmp_path_factory):
-    """The service on PostgreSQL + Redis, as real processes (gunicorn, partition workers...)."""
-    with Stack(tmp_path_factory.mktemp("scaled"), env=dict(servers["env"])) as running:
+def scaled_stack(servers, tmp_path_factory, request):
+    """The service on PostgreSQL + Redis, as real processes (gunicorn, partition workers...),
+    on a database of the module's own."""
+    env = module_database(servers, request, "scaled")
+    with Stack(tmp_path_factory.mktemp("scaled"), env=env) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def postgres_shell(servers, tmp_path_factory, request):
+    """A migrated PostgreSQL database of the module's own, no process running: a ``Stack``
+    for ``manage`` and ``shell_json`` only."""
+    shell = Stack(tmp_path_factory.mktemp("shell"), env=module_database(servers, request, "shell"))
+    shell.manage("migrate", "--noinput", "-v", "0")
+    return shell

@@ -72,7 +72,7 @@ def test_a_round_reads_its_events_and_its_lines_with_their_bookings_in_one_state
 
     assert found["outcomes"] == [list(line) for line in EXPECTED]
     assert found["seats_taken"] == {"a": 2, "b": 2, "c": 1}
-    assert found["statements"] == {"events": 1, "lines": 1}
+    assert found["statements"] == {"events": 1, "counts": 1, "lines": 1}
 
 
 LINE_PLAN = """

@@ -155,7 +155,8 @@ from apps.bookings import statements
 from apps.events.models import Event
 
 found = [statements.events_with_pending(p) for p in range(8)]
-locked = [statements.locked_events_with_pending(p, None) for p in range(8)]
+locked = [statements.locked_events_with_pending(p) for p in range(8)]
+statements.fresh_counts([1], 0)  # prepares it
 round_statement = statements.LOCKED_EVENTS_WITH_PENDING["postgresql"].name
 with transaction.atomic():
     # Planned as over thousands of events (taken back after).
@@ -169,13 +170,15 @@ with transaction.atomic():
         cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
         cursor.execute(f"EXPLAIN EXECUTE {{statements.EVENTS_WITH_PENDING.name}} (0)")
         plan = "\\n".join(row[0] for row in cursor.fetchall())
-        cursor.execute(
-            f"EXPLAIN EXECUTE {{round_statement}} ('active', 'held', 'waitlisted', 0, 1, 0)"
-        )
+        cursor.execute(f"EXPLAIN EXECUTE {{round_statement}} (0)")
         round_plan = "\\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute(
+            f"EXPLAIN EXECUTE {{statements.FRESH_COUNTS['postgresql'].name}} (0, ARRAY[1, 2])"
+        )
+        counts_plan = "\\n".join(row[0] for row in cursor.fetchall())
     transaction.set_rollback(True)
 print(json.dumps({{"found": found, "locked": [len(events) for events in locked], "plan": plan,
-                  "round_plan": round_plan}}))
+                  "round_plan": round_plan, "counts_plan": counts_plan}}))
 """
 
 
@@ -196,3 +199,6 @@ def test_a_partitions_events_with_pending_are_found_by_index_probes_in_a_prepare
         assert "request_pending_event_created" in plan
         assert "events_event_pkey" in plan
         assert "Seq Scan on events_event" not in plan
+    # The counts read once the round's locks are held: each event's by the indexes of its
+    # bookings and requests, whatever the number of events.
+    assert "Seq Scan" not in found["counts_plan"], found["counts_plan"]

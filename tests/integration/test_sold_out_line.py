@@ -147,7 +147,9 @@ with transaction.atomic():  # all taken back: the stack's other tests see none o
     BookingRequest.objects.bulk_create([BookingRequest(kind=CommandKind.BOOK,
         user_id=c.user_id, customer=c, event=second) for c in refused])
     second.refresh_from_db()
-    params = statements.refusal_params(second, limit=500, now=timezone.now())
+    params = statements.refusal_params(
+        second, limit=500, now=timezone.now(), decider=statements.Decider(None, None, "")
+    )
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statements.REFUSE_HEAD_OF_LINE, params)
         [plan] = cursor.fetchone()[0]

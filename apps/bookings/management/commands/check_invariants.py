@@ -11,8 +11,10 @@ DEFAULT_PENDING_THRESHOLD_SECONDS = 60.0
 
 class Command(BaseCommand):
     help = (
-        "Check that seat and waitlist counters match their rows, no event is over capacity, "
-        "and no command is stranded pending. Exits non-zero on a breach."
+        "Check that seat and waitlist counters match their rows (a counter mismatch also holds "
+        "the event's commands), no event is over capacity, no command is stranded pending, and "
+        "no request was decided after its decider's lease was granted away. Exits non-zero on "
+        "a breach."
     )
 
     def add_arguments(self, parser):
