@@ -376,6 +376,17 @@ def lost_generation(history: History) -> list[dict]:
     found = []
     for r in history.requests:
         p, g = r.get("decided_partition"), r.get("decided_generation")
+        if r["decided_at"] is not None and g is None and history.grants:
+            # Every worker here decides under a lease: no generation is a second decider.
+            found.append(
+                anomaly(
+                    "decided_without_generation",
+                    r["event"],
+                    [r["uid"]],
+                    "decided by a process that held no lease",
+                )
+            )
+            continue
         if p is None or g is None or r["decided_at"] is None:
             continue
         later = [at for generation, at in granted[p] if generation > g and at <= r["decided_at"]]

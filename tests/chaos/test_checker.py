@@ -240,3 +240,10 @@ def test_counters_that_differ_from_the_rows_are_flagged():
     h = history([command(1, seats=2)])
     h.events[EVENT]["seats_taken"] = 1
     assert "counter_mismatch" in kinds(check(h))
+
+
+def test_a_decision_by_a_process_without_a_lease_is_flagged_once_leases_are_audited():
+    requests = [command(1, partition=3, generation=7), command(2)]
+    grants = [{"partition": 3, "generation": 7, "granted_at": 0.0}]
+    found = check(history(requests, grants=grants))
+    assert [a["commands"] for a in found if a["kind"] == "decided_without_generation"] == [["u2"]]
