@@ -24,6 +24,9 @@ HOLD_ENDS = {
 ACKNOWLEDGED = (200, 201, 202, 409)
 # Seconds after a PostgreSQL restart during which 503s are still its doing.
 RESTART_GRACE_SECONDS = 10.0
+# A delivery whose message was lost (a Redis restart) is published again after 120 s
+# (apps.webhooks.services.REDISPATCH_AFTER_SECONDS): still pending younger than this is not late.
+REDELIVERY_SECONDS = 180.0
 # A command committed this long before another was decided was visible to that decision.
 VISIBILITY_MARGIN_SECONDS = 1.0
 
@@ -327,7 +330,8 @@ def server_errors(history: History) -> list[dict]:
 
 def webhooks(history: History) -> list[dict]:
     """Every delivered outcome reached the receiver under its one webhook-id; the receiver saw no
-    id the service does not know, and no id with two different bodies; nothing left pending."""
+    id the service does not know, and no id with two different bodies; none failed, none left
+    pending past the redelivery time."""
     found = []
     known = {d["uid"] for d in history.deliveries}
     for delivery in history.deliveries:
@@ -340,7 +344,10 @@ def webhooks(history: History) -> list[dict]:
                     "succeeded, but the receiver never saw it",
                 )
             )
-        elif delivery["status"] != "succeeded":
+        elif delivery["status"] == "failed" or (
+            delivery["status"] == "pending"
+            and history.ended_at - delivery.get("created_at", 0.0) > REDELIVERY_SECONDS
+        ):
             found.append(
                 anomaly(
                     "webhook_undelivered",

@@ -20,7 +20,9 @@ LOGGED = """
 SELECT details->>'request', details->>'status' FROM audit_historypoint
 WHERE details ? 'request' AND details ? 'status'
 """
-DELIVERIES = "SELECT uid::text, status FROM webhooks_webhookdelivery"
+DELIVERIES = """
+SELECT uid::text, status, extract(epoch FROM created_at)::float8 FROM webhooks_webhookdelivery
+"""
 GRANTS = """
 SELECT partition, generation, extract(epoch FROM granted_at)::float8
 FROM partitions_partitiongrant
@@ -82,7 +84,7 @@ def load(
         events=events,
         bookings=bookings,
         decisions_logged=logged,
-        deliveries=[{"uid": u, "status": s} for u, s in sql(DELIVERIES)],
+        deliveries=[{"uid": u, "status": s, "created_at": c} for u, s, c in sql(DELIVERIES)],
         received=received,
         grants=[{"partition": p, "generation": g, "granted_at": t} for p, g, t in sql(GRANTS)],
         calls=calls,

@@ -236,6 +236,20 @@ def test_a_webhook_received_under_two_bodies_or_never_received_is_flagged():
     assert {"webhook_id_reused", "webhook_not_received"} <= kinds(found)
 
 
+def test_a_delivery_still_pending_long_after_its_outcome_is_undelivered_a_recent_one_is_not():
+    found = check(
+        history(
+            [command(1)],
+            deliveries=[
+                {"uid": "old", "status": "pending", "created_at": 10.0},
+                {"uid": "new", "status": "pending", "created_at": 290.0},
+            ],
+            ended_at=300.0,
+        )
+    )
+    assert [a["commands"] for a in found if a["kind"] == "webhook_undelivered"] == [["old"]]
+
+
 def test_counters_that_differ_from_the_rows_are_flagged():
     h = history([command(1, seats=2)])
     h.events[EVENT]["seats_taken"] = 1
