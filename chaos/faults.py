@@ -110,11 +110,6 @@ def _target(rng: random.Random, kind: str) -> tuple[str, str]:
     return "", ""
 
 
-def machine_partitions(name: str) -> list[int]:
-    half = PARTITIONS // 2
-    return list(range(half)) if name == "a" else list(range(half, PARTITIONS))
-
-
 @dataclass
 class Injector:
     topology: Topology
@@ -222,19 +217,25 @@ class Injector:
     def _machine(self, name: str):
         return self.topology.booking["ab".index(name)]
 
+    def _owned_by(self, launcher) -> dict[int, int]:
+        """partition -> owner pid, for the partitions the launcher's workers own now (a
+        standby may own some of the machine's own partitions after earlier faults)."""
+        mine = set(launcher.children(""))
+        return {p: pid for p, (pid, _) in self.topology.owners().items() if pid in mine}
+
     def kill_machine(self, planned: Planned):
         launcher = self._machine(planned.target)
+        owned = self._owned_by(launcher)
         launcher.kill()
         time.sleep(5)  # down for a while, then it boots again (and stands by)
         launcher.start()
-        return machine_partitions(planned.target), "every process, restarted after 5 s"
+        return sorted(owned), "every process, restarted after 5 s"
 
     def stop_machine(self, planned: Planned):
         launcher = self._machine(planned.target)
+        frozen = self._owned_by(launcher)
         os.killpg(launcher.process.pid, signal.SIGSTOP)
-        partitions = machine_partitions(planned.target)
-        owners = self.topology.owners()
-        frozen = {p: owners[p][0] for p in partitions if p in owners}
+        partitions = sorted(frozen)
         replaced = all(
             self._wait_replaced(p, pid, self.topology.stall_seconds * 6)
             for p, pid in frozen.items()
@@ -313,9 +314,8 @@ class Injector:
         if not self.topology.machines:
             raise _Skip(f"no network namespaces: {self.topology.namespace_skip}")
         machine = self.topology.machines["ab".index(planned.target)]
-        partitions = machine_partitions(planned.target)
-        owners = self.topology.owners()
-        cut_off = {p: owners[p][0] for p in partitions if p in owners}
+        cut_off = self._owned_by(self._machine(planned.target))
+        partitions = sorted(cut_off)
         machine.cut()
         taken = all(
             self._wait_replaced(p, pid, int(planned.option) + 60) for p, pid in cut_off.items()
