@@ -26,13 +26,16 @@ def recovery_seconds(history: History, injected: list) -> dict[str, float]:
     partition_of = {e: ev["partition"] for e, ev in history.events.items()}
     decided = defaultdict(list)  # partition -> [(created_at, decided_at)]
     for r in history.requests:
-        if r["decided_at"] is not None and r["event"] in partition_of:
+        if r["event"] in partition_of:
             decided[partition_of[r["event"]]].append((r["created_at"], r["decided_at"]))
     worst: dict[str, float | None] = {}
     for fault in injected:
         for partition in fault.partitions:
-            after = [d for c, d in decided[partition] if c >= fault.started]
-            if not after:  # never decided again: null, the worst there is
+            recorded = [d for c, d in decided[partition] if c >= fault.started]
+            if not recorded:  # nothing was asked of it after the fault: nothing to measure
+                continue
+            after = [d for d in recorded if d is not None]
+            if not after:  # asked, and never decided again: null, the worst there is
                 worst[fault.kind] = None
                 continue
             seconds = round(min(after) - fault.started, 2)

@@ -33,6 +33,15 @@ def test_recovery_is_the_slowest_partition_first_decision_of_a_command_after_the
 
 
 def test_a_partition_that_never_decides_again_is_reported_as_none():
-    history = History(requests=[decided(1, 1, 10.2, 11.0), decided(2, 2, 9.0, 9.5)], events=EVENTS)
+    history = History(
+        requests=[decided(1, 1, 10.2, 11.0), decided(2, 2, 9.0, 9.5), decided(3, 2, 10.5, None)],
+        events=EVENTS,
+    )
     stop = Injected("stop_machine", "a", started=10.0, ended=12.0, partitions=[0, 1])
     assert recovery_seconds(history, [stop]) == {"stop_machine": None}
+
+
+def test_a_partition_asked_nothing_after_the_fault_is_not_measured():
+    history = History(requests=[decided(1, 1, 10.2, 11.0)], events=EVENTS)
+    kill = Injected("kill_machine", "a", started=10.0, ended=12.0, partitions=[0, 1])
+    assert recovery_seconds(history, [kill]) == {"kill_machine": 1.0}
