@@ -68,7 +68,8 @@ def by_event(history: History) -> dict[int, list[dict]]:
 
 def oversold(history: History) -> list[dict]:
     """Replay each event's committed decisions in commit order (one decision time, one commit)
-    and look at the seats after each commit: never more than the capacity then."""
+    and look at the seats after each commit: never more than the capacity then; at the end the
+    replay holds the seats the bookings hold (no decision lost or written twice)."""
     found = []
     for event_id, requests in by_event(history).items():
         event = history.events.get(event_id)
@@ -99,6 +100,20 @@ def oversold(history: History) -> list[dict]:
                         f"{taken} seats of {capacity} after the commit at {at:.3f}",
                     )
                 )
+        held = sum(
+            b["seats"]
+            for b in history.bookings.values()
+            if b["event"] == event_id and b["status"] in ("active", "held")
+        )
+        if history.bookings and sum(seats.values()) != held:
+            found.append(
+                anomaly(
+                    "replay_mismatch",
+                    event_id,
+                    [],
+                    f"the decisions add up to {sum(seats.values())}, the bookings hold {held}",
+                )
+            )
     return found
 
 

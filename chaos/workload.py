@@ -203,8 +203,11 @@ class Client(threading.Thread):
 
     def hold(self, token: str, event: int) -> None:
         body = {"event": event, "seats": self.rng.randint(1, 3)}
-        call = self.send("hold", "POST", "/bookingapi/holds/", token, body, event=event)
+        call = self.send("hold", "POST", "/bookingapi/holds/", token, body, event=event, wait=5)
         self._remember(token, event, "hold", call)
+        held = self.held[token].get(event)
+        if held and held[0] == "hold":  # at once: confirm and expiry race at the deadline
+            self.finish_hold(token, event, held[1], self.rng.random())
 
     def cancel(self, token: str, event: int, booking: int) -> None:
         call = self.send(

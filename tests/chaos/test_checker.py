@@ -261,3 +261,10 @@ def test_a_decision_by_a_process_without_a_lease_is_flagged_once_leases_are_audi
     grants = [{"partition": 3, "generation": 7, "granted_at": 0.0}]
     found = check(history(requests, grants=grants))
     assert [a["commands"] for a in found if a["kind"] == "decided_without_generation"] == [["u2"]]
+
+
+def test_bookings_that_hold_other_seats_than_their_decisions_add_up_to_are_flagged():
+    h = history([command(1, seats=2), command(2, seats=1)])
+    h.bookings[2]["seats"] = 3  # a write no decision accounts for
+    h.events[EVENT]["seats_taken"] = 5
+    assert "replay_mismatch" in kinds(check(h))
