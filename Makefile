@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-fast test-servers install lint schema bench run-scaled flower check clean docs docs-serve examples perf-docs
+.PHONY: run test test-fast test-servers install lint schema bench run-scaled flower check clean docs docs-serve examples perf-docs chaos
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || \
@@ -101,3 +101,21 @@ bench: install
 ## perf-docs: docs/performance.md from the last make bench (bench/results/latest.json)
 perf-docs: install
 	$(PY) -m bench.page bench/results/latest.json > docs/performance.md
+
+## chaos: faults drawn from SEED for DURATION seconds on PostgreSQL + Redis, then the history
+## checked (docs/chaos.md); chaos/results/latest.json, exit 1 on any anomaly. As root it installs
+## what is missing with apt-get and cuts machines off in network namespaces.
+SEED ?= 1
+DURATION ?= 120
+chaos: install
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	{ command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	  else \
+	    echo "make chaos needs:$$missing. Install them with: sudo apt-get install -y$$missing"; exit 2; \
+	  fi; \
+	fi
+	$(PY) -m chaos --seed $(SEED) --duration $(DURATION)

@@ -107,6 +107,8 @@ class PostgresServer:
     max_connections: int = 300
     root: Path | None = None
     user: str | None = None
+    # More addresses to listen on and to trust (the fault harness's network namespaces).
+    extra_addresses: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -150,9 +152,12 @@ class PostgresServer:
                 ],
                 timeout=120,
             )
+            with open(data / "pg_hba.conf", "a") as hba:
+                for address in self.extra_addresses:
+                    hba.write(f"host all all {address}/30 trust\n")
             options = [
                 f"-p {self.port}",
-                "-c listen_addresses=127.0.0.1",
+                f"-c listen_addresses={','.join(('127.0.0.1', *self.extra_addresses))}",
                 f"-c unix_socket_directories={sockets}",
                 f"-c max_connections={self.max_connections}",
                 "-c shared_buffers=128MB",
@@ -244,6 +249,7 @@ class RedisServer:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     root: Path | None = None
+    extra_addresses: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -262,7 +268,7 @@ class RedisServer:
                 "--port",
                 str(self.port),
                 "--bind",
-                "127.0.0.1",
+                " ".join(("127.0.0.1", *self.extra_addresses)),
                 "--save",
                 "",
                 "--appendonly",

@@ -1,0 +1,1 @@
+"""The fault-injection harness (make chaos): docs/chaos.md."""
