@@ -15,7 +15,11 @@ from apps.bookings.models import (
     CommandKind,
     RequestStatus,
 )
-from apps.bookings.responses import command_response, idempotency_key
+from apps.bookings.responses import (
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    command_response,
+    idempotency_key,
+)
 from apps.bookings.serializers import (
     BookingRequestSerializer,
     BookingSerializer,
@@ -26,6 +30,7 @@ from apps.bookings.serializers import (
     check_seats,
 )
 from apps.core.exceptions import Conflict, PermissionDenied
+from apps.core.schema import ErrorEnvelopeSerializer
 from apps.core.throttling import CommandThrottle
 
 PREFER_HEADER = OpenApiParameter(
@@ -38,7 +43,7 @@ PREFER_HEADER = OpenApiParameter(
 )
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH, "pattern": r"\S"},
     OpenApiParameter.HEADER,
     required=False,
     description="A retry with the same key and body returns the same request; the same key "
@@ -51,7 +56,11 @@ COMMAND_RESPONSES = {
     202: OpenApiResponse(BookingRequestSerializer, description="Accepted; pending or waitlisted"),
     201: OpenApiResponse(BookingRequestSerializer, description="Prefer: wait: booked"),
     200: OpenApiResponse(BookingRequestSerializer, description="Prefer: wait: done"),
-    409: OpenApiResponse(OpenApiTypes.OBJECT, description="Refused (error.code = reason)"),
+    409: OpenApiResponse(
+        ErrorEnvelopeSerializer,
+        description="Prefer: wait: refused (`error.code` is the reason, `error.details.request` "
+        "the request), or refused at once (e.g. `event_closed`, `book_pending`)",
+    ),
 }
 
 
