@@ -7,7 +7,7 @@ from rest_framework.permissions import IsAuthenticated
 
 from apps.accounts.permissions import IsCustomer
 from apps.bookings import selectors
-from apps.bookings.commands import request_booking, request_command
+from apps.bookings.commands import request_booking, request_command, request_withdrawal
 from apps.bookings.models import (
     Booking,
     BookingRequest,
@@ -19,6 +19,8 @@ from apps.bookings.responses import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
     command_response,
     idempotency_key,
+    poll_headers,
+    withdrawal_response,
 )
 from apps.bookings.serializers import (
     BookingRequestSerializer,
@@ -206,6 +208,47 @@ class BookingRequestViewSet(
         if getattr(self, "swagger_fake_view", False):
             return BookingRequest.objects.none()
         return selectors.requests_for(self.request.user)
+
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(
+                BookingRequestSerializer,
+                description="While pending, `Retry-After` says when to look again (from its "
+                "place in line and the workers' pace, 1..30 s).",
+            )
+        },
+        summary="A request and its outcome (while pending: its place in line)",
+    )
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        for name, value in poll_headers(response.data).items():
+            response[name] = value
+        return response
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: OpenApiResponse(
+                BookingRequestSerializer,
+                description="Still pending: the event's worker withdraws it (status "
+                "`withdrawn`, reason `withdrawn`) instead of deciding it",
+            ),
+            200: OpenApiResponse(BookingRequestSerializer, description="Prefer: wait: withdrawn"),
+            409: OpenApiResponse(
+                ErrorEnvelopeSerializer,
+                description="`already_decided`: decided before the withdrawal; the decision "
+                "stands (`error.details.request`)",
+            ),
+        },
+        parameters=[PREFER_HEADER],
+        summary="Withdraw a pending request (decided through the event's queue)",
+    )
+    def destroy(self, request, uid=None):
+        command = self.get_object()
+        withdrawing = command.status == RequestStatus.PENDING and request_withdrawal(
+            command=command
+        )
+        return withdrawal_response(request, command, withdrawing=withdrawing)
 
     @extend_schema(
         request=None,

@@ -138,6 +138,8 @@ class Reason(models.TextChoices):
     HOLD_EXPIRED = "hold_expired"
     ALREADY_HELD = "already_held"
     NOT_HELD = "hold_not_live"
+    # Its owner withdrew it (DELETE) before the worker decided it.
+    WITHDRAWN = "withdrawn"
 
 
 class BookingRequest(models.Model):

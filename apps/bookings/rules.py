@@ -16,7 +16,12 @@ from datetime import datetime, timedelta
 
 from apps.bookings.models import BookingStatus, CommandKind, Reason, RequestStatus
 
+# Set in a pending command's payload by its owner's DELETE (``commands.request_withdrawal``,
+# under the event's lock): the worker withdraws the command instead of deciding it.
+WITHDRAW = "withdraw"
+
 MESSAGES = {
+    Reason.WITHDRAWN: "You withdrew this request before it was decided.",
     Reason.BOOKED: "Your seats are booked.",
     Reason.REACTIVATED: "Your booking is active again.",
     Reason.CANCELLED: "Your booking is cancelled.",
@@ -130,6 +135,8 @@ def decide(
     waitlist; ``seats`` what the command asks for; ``requested_at`` when it was recorded.
     Mutates ``event`` by the decision."""
     payload = payload or {}
+    if payload.get(WITHDRAW):
+        return Decision(RequestStatus.WITHDRAWN, Reason.WITHDRAWN)
     if event.cancelled:
         return _reject(Reason.EVENT_CANCELLED)
     booking = _Booking(
