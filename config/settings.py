@@ -280,6 +280,11 @@ BOOKING_WAIT_MAX_SECONDS = env.float("BOOKING_WAIT_MAX_SECONDS", default=30.0)
 BOOKING_WAITERS_PER_PROCESS = env.int("BOOKING_WAITERS_PER_PROCESS", default=None)
 # A waiter is woken by the worker's announcement; without one it re-reads its row this often.
 BOOKING_WAIT_RECHECK_SECONDS = env.float("BOOKING_WAIT_RECHECK_SECONDS", default=2.0)
+# An event stream (GET /bookingapi/requests/{id}/events) ends after this many seconds; the
+# client reconnects with Last-Event-ID (docs/status.md).
+BOOKING_STREAM_MAX_SECONDS = env.float("BOOKING_STREAM_MAX_SECONDS", default=300.0)
+# A quiet stream sends a comment this often (proxies close idle connections).
+BOOKING_STREAM_HEARTBEAT_SECONDS = env.float("BOOKING_STREAM_HEARTBEAT_SECONDS", default=15.0)
 WAITER_DIR = DATA_DIR / "waiters"
 # A command pending longer than this gets its doorbell rung again by the sweeper.
 BOOKING_SWEEP_AFTER_SECONDS = env.float("BOOKING_SWEEP_AFTER_SECONDS", default=5.0)

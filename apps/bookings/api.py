@@ -1,12 +1,15 @@
 import django_filters
+from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 
 from apps.accounts.permissions import IsCustomer
-from apps.bookings import selectors
+from apps.bookings import selectors, stream
 from apps.bookings.commands import request_booking, request_command, request_withdrawal
 from apps.bookings.models import (
     Booking,
@@ -52,6 +55,15 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     "with another body is refused with 422.",
 )
 COMMAND_HEADERS = [PREFER_HEADER, IDEMPOTENCY_HEADER]
+LAST_EVENT_ID_HEADER = OpenApiParameter(
+    "Last-Event-ID",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="The id of the last event received: its state is not sent again.",
+)
+# A refused stream tries again after this long (an open stream lasts until its outcome).
+STREAM_RETRY_SECONDS = 5
 
 
 COMMAND_RESPONSES = {
@@ -249,6 +261,44 @@ class BookingRequestViewSet(
             command=command
         )
         return withdrawal_response(request, command, withdrawing=withdrawing)
+
+    def perform_content_negotiation(self, request, force=False):
+        if self.action == "events":  # the stream is text/event-stream; its errors are JSON
+            return JSONRenderer(), JSONRenderer.media_type
+        return super().perform_content_negotiation(request, force)
+
+    @extend_schema(
+        responses={
+            (200, stream.CONTENT_TYPE): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="Server-Sent Events: `state` (the request) at once, `position` as "
+                "its place in line moves, `outcome` (the decided request), then the end; "
+                "comment heartbeats. Ids name the state shown: reconnect with `Last-Event-ID`.",
+            ),
+            204: OpenApiResponse(description="`Last-Event-ID` names the outcome: nothing more"),
+            429: OpenApiResponse(
+                ErrorEnvelopeSerializer,
+                description="This process has its cap of open streams and waiting requests "
+                "(`BOOKING_WAITERS_PER_PROCESS`): retry after `Retry-After` seconds",
+            ),
+        },
+        parameters=[LAST_EVENT_ID_HEADER],
+        summary="Watch a request: its place in line and its outcome, as Server-Sent Events",
+    )
+    @action(detail=True, methods=["get"])
+    def events(self, request, uid=None):
+        command = self.get_object()
+        last = request.headers.get("Last-Event-ID", "").strip()
+        if command.is_final and stream.has_outcome(last):
+            return HttpResponse(status=status.HTTP_204_NO_CONTENT)
+        events = stream.open_stream(command, last_event_id=last, context={"request": request})
+        if events is None:
+            request.throttled_scope = "streams"
+            raise Throttled(wait=STREAM_RETRY_SECONDS)
+        response = StreamingHttpResponse(events, content_type=stream.CONTENT_TYPE)
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # a proxy passes each event on at once
+        return response
 
     @extend_schema(
         request=None,
