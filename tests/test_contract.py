@@ -26,7 +26,7 @@ def operations(schema):
 def test_every_error_response_has_the_error_envelope(schema):
     for name, operation in operations(schema):
         for status, response in operation["responses"].items():
-            if status.startswith("4"):
+            if status.startswith("4") and status != "414":  # the web server's own page
                 content = response.get("content", {}).get("application/json", {})
                 assert content.get("schema", {}).get("$ref") == ENVELOPE, (name, status)
 

@@ -55,6 +55,12 @@ DESCRIPTIONS = {
 }
 
 NO_NUL = "^[^\\u0000]*$"
+# Answered by the web server (gunicorn) before the request reaches the API: its own page.
+URI_TOO_LONG = {
+    "description": "The request line (path and query) is longer than the web server reads "
+    "(gunicorn: 4,094 bytes).",
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
 _TRIVIAL_PERMISSIONS = (AllowAny, IsAuthenticated)
 
 
@@ -75,6 +81,8 @@ class ApiSchema(AutoSchema):
                     "description": description,
                     "content": {"application/json": {"schema": envelope}},
                 }
+        if any(p["in"] == "query" for p in operation.get("parameters", [])):
+            responses["414"] = URI_TOO_LONG
         if "429" in responses:  # derived or declared by the view
             responses["429"]["headers"] = RETRY_AFTER
         operation["responses"] = dict(sorted(responses.items()))
