@@ -55,6 +55,7 @@ DESCRIPTIONS = {
 }
 
 NO_NUL = "^[^\\u0000]*$"
+NOT_BLANK = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
 # Answered by the web server (gunicorn) before the request reaches the API: its own page.
 URI_TOO_LONG = {
     "description": "The request line (path and query) is longer than the web server reads "
@@ -87,6 +88,16 @@ class ApiSchema(AutoSchema):
             responses["429"]["headers"] = RETRY_AFTER
         operation["responses"] = dict(sorted(responses.items()))
         return operation
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        """A text field of a request body refuses NUL characters (DRF's ``CharField`` does)."""
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        text = isinstance(field, serializers.CharField) and schema.get("type") == "string"
+        if direction == "request" and text:
+            # Trimmed, a value of blanks alone is empty, which a required text refuses too.
+            trimmed = field.trim_whitespace and not field.allow_blank
+            schema.setdefault("pattern", NOT_BLANK if trimmed else NO_NUL)
+        return schema
 
     def _get_filter_parameters(self):
         """Filters with the bounds they enforce (ids 1..2^63-1); an empty value is "no filter"."""
