@@ -214,11 +214,11 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.Pagination",
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "apps.core.filters.StrictFilterBackend",
         "apps.core.filters.BoundedSearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.schema.ApiSchema",
     "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "PAGE_SIZE": 20,
@@ -334,6 +334,11 @@ BOOKING_WAIT_MAX_SECONDS = env.float("BOOKING_WAIT_MAX_SECONDS", default=30.0)
 BOOKING_WAITERS_PER_PROCESS = env.int("BOOKING_WAITERS_PER_PROCESS", default=None)
 # A waiter is woken by the worker's announcement; without one it re-reads its row this often.
 BOOKING_WAIT_RECHECK_SECONDS = env.float("BOOKING_WAIT_RECHECK_SECONDS", default=2.0)
+# An event stream (GET /bookingapi/requests/{id}/events) ends after this many seconds; the
+# client reconnects with Last-Event-ID (docs/status.md).
+BOOKING_STREAM_MAX_SECONDS = env.float("BOOKING_STREAM_MAX_SECONDS", default=300.0)
+# A quiet stream sends a comment this often (proxies close idle connections).
+BOOKING_STREAM_HEARTBEAT_SECONDS = env.float("BOOKING_STREAM_HEARTBEAT_SECONDS", default=15.0)
 WAITER_DIR = DATA_DIR / "waiters"
 # A command pending longer than this gets its doorbell rung again by the sweeper.
 BOOKING_SWEEP_AFTER_SECONDS = env.float("BOOKING_SWEEP_AFTER_SECONDS", default=5.0)

@@ -15,9 +15,11 @@ This module imports nothing from ``apps``: the booking service announces, the AP
 
 import contextlib
 import logging
+import math
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from functools import cache
@@ -31,40 +33,85 @@ CHANNEL = "reservations:decided"
 DATAGRAM_MAX_IDS = 4000  # ids per datagram (well under the socket's buffer)
 
 
+class DecisionRate:
+    """Decisions per second announced over the last ``window`` seconds (every web process hears
+    every announcement): what ``Retry-After`` hints are computed from, at no cost per request."""
+
+    def __init__(self, window: int = 10):
+        self.window = window
+        self._counts: dict[int, int] = {}  # whole second -> decisions announced in it
+        self._lock = threading.Lock()
+
+    def heard(self, decided: int, now: float | None = None) -> None:
+        second = int(time.monotonic() if now is None else now)
+        with self._lock:
+            self._counts[second] = self._counts.get(second, 0) + decided
+            for old in [s for s in self._counts if s <= second - self.window]:
+                del self._counts[old]
+
+    def per_second(self, now: float | None = None) -> float:
+        second = int(time.monotonic() if now is None else now)
+        with self._lock:
+            recent = sum(n for s, n in self._counts.items() if s > second - self.window)
+        return recent / self.window
+
+
 class Waiters:
-    """The requests of this process waiting for their decision, by request id."""
+    """The requests of this process waiting for their decision (``Prefer: wait``) or watching
+    their line (event streams), by request id."""
 
     def __init__(self, limit: int):
         self._slots = threading.BoundedSemaphore(limit) if limit > 0 else None
-        self._events: dict[int, threading.Event] = {}
+        self._events: dict[int, set[threading.Event]] = {}
+        self._any: set[threading.Event] = set()  # woken by every announcement
         self._lock = threading.Lock()
+        self.rate = DecisionRate()
+
+    def take_slot(self) -> bool:
+        """One of the process's places to wait, if one is free; ``give_slot`` returns it."""
+        return self._slots is not None and self._slots.acquire(blocking=False)
+
+    def give_slot(self) -> None:
+        self._slots.release()
 
     @contextlib.contextmanager
     def slot(self) -> Iterator[bool]:
         """A place to wait, if one is free (False: the process has its cap of waiters)."""
-        if self._slots is None or not self._slots.acquire(blocking=False):
+        if not self.take_slot():
             yield False
             return
         try:
             yield True
         finally:
-            self._slots.release()
+            self.give_slot()
 
     @contextlib.contextmanager
-    def watching(self, request_id: int) -> Iterator[threading.Event]:
-        """An event set when ``request_id`` is announced decided, while inside the block."""
+    def watching(
+        self, request_id: int, *, every_decision: bool = False
+    ) -> Iterator[threading.Event]:
+        """An event set when ``request_id`` is announced decided, while inside the block; with
+        ``every_decision``, set by every announcement (a place in line moves when a command
+        ahead is decided, and announcements name the decided commands only)."""
         event = threading.Event()
         with self._lock:
-            self._events[request_id] = event
+            self._events.setdefault(request_id, set()).add(event)
+            if every_decision:
+                self._any.add(event)
         try:
             yield event
         finally:
             with self._lock:
-                self._events.pop(request_id, None)
+                watchers = self._events.get(request_id, set())
+                watchers.discard(event)
+                if not watchers:
+                    self._events.pop(request_id, None)
+                self._any.discard(event)
 
     def wake(self, request_ids: Iterable[int]) -> int:
+        request_ids = list(request_ids)
+        self.rate.heard(len(request_ids))
         with self._lock:
-            woken = [self._events[i] for i in request_ids if i in self._events]
+            woken = {e for i in request_ids for e in self._events.get(i, ())} | self._any
         for event in woken:
             event.set()
         return len(woken)
@@ -197,3 +244,14 @@ def waiters() -> Waiters:
             ready.wait(2.0)
             _listener[pid] = registry
         return _listener[pid]
+
+
+def seconds_until_decided(position: int, *, most: int) -> int:
+    """A hint for when a command at ``position`` in its event's line will be decided: its
+    position over the rate of decisions this process has heard, 1..``most`` seconds. Nothing
+    decided lately: at once if it is first (the worker is idle), else ``most`` (the worker is
+    away or far behind)."""
+    rate = waiters().rate.per_second()
+    if rate <= 0:
+        return 1 if position <= 1 else most
+    return max(1, min(most, math.ceil(position / rate)))

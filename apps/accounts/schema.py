@@ -1,6 +1,7 @@
-"""OpenAPI description of the token authentication (loaded by AccountsConfig.ready)."""
+"""OpenAPI description of the token authentication and of login's 401 (loaded by
+AccountsConfig.ready)."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiViewExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 
 
@@ -12,3 +13,12 @@ class ProfileTokenScheme(OpenApiAuthenticationExtension):
         return build_bearer_security_scheme_object(
             header_name="Authorization", token_prefix="Token"
         )
+
+
+class LoginErrors(OpenApiViewExtension):
+    """Login is anonymous, yet answers 401 to a wrong password (``invalid_credentials``)."""
+
+    target_class = "apps.accounts.api.LoginView"
+
+    def view_replacement(self):
+        return type("LoginView", (self.target_class,), {"error_statuses": {"post": (401,)}})

@@ -1,13 +1,16 @@
 import django_filters
+from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 
 from apps.accounts.permissions import IsCustomer
-from apps.bookings import selectors
-from apps.bookings.commands import request_booking, request_command
+from apps.bookings import selectors, stream
+from apps.bookings.commands import request_booking, request_command, request_withdrawal
 from apps.bookings.models import (
     Booking,
     BookingRequest,
@@ -15,7 +18,13 @@ from apps.bookings.models import (
     CommandKind,
     RequestStatus,
 )
-from apps.bookings.responses import command_response, idempotency_key
+from apps.bookings.responses import (
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    command_response,
+    idempotency_key,
+    poll_headers,
+    withdrawal_response,
+)
 from apps.bookings.serializers import (
     BookingRequestSerializer,
     BookingSerializer,
@@ -26,6 +35,7 @@ from apps.bookings.serializers import (
     check_seats,
 )
 from apps.core.exceptions import Conflict, PermissionDenied
+from apps.core.schema import ErrorEnvelopeSerializer
 from apps.core.throttling import CommandThrottle, HoldThrottle
 
 PREFER_HEADER = OpenApiParameter(
@@ -38,20 +48,33 @@ PREFER_HEADER = OpenApiParameter(
 )
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH, "pattern": r"\S"},
     OpenApiParameter.HEADER,
     required=False,
     description="A retry with the same key and body returns the same request; the same key "
     "with another body is refused with 422.",
 )
 COMMAND_HEADERS = [PREFER_HEADER, IDEMPOTENCY_HEADER]
+LAST_EVENT_ID_HEADER = OpenApiParameter(
+    "Last-Event-ID",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="The id of the last event received: its state is not sent again.",
+)
+# A refused stream tries again after this long (an open stream lasts until its outcome).
+STREAM_RETRY_SECONDS = 5
 
 
 COMMAND_RESPONSES = {
     202: OpenApiResponse(BookingRequestSerializer, description="Accepted; pending or waitlisted"),
     201: OpenApiResponse(BookingRequestSerializer, description="Prefer: wait: booked"),
     200: OpenApiResponse(BookingRequestSerializer, description="Prefer: wait: done"),
-    409: OpenApiResponse(OpenApiTypes.OBJECT, description="Refused (error.code = reason)"),
+    409: OpenApiResponse(
+        ErrorEnvelopeSerializer,
+        description="Prefer: wait: refused (`error.code` is the reason, `error.details.request` "
+        "the request), or refused at once (e.g. `event_closed`, `book_pending`)",
+    ),
 }
 
 
@@ -197,6 +220,85 @@ class BookingRequestViewSet(
         if getattr(self, "swagger_fake_view", False):
             return BookingRequest.objects.none()
         return selectors.requests_for(self.request.user)
+
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(
+                BookingRequestSerializer,
+                description="While pending, `Retry-After` says when to look again (from its "
+                "place in line and the workers' pace, 1..30 s).",
+            )
+        },
+        summary="A request and its outcome (while pending: its place in line)",
+    )
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        for name, value in poll_headers(response.data).items():
+            response[name] = value
+        return response
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: OpenApiResponse(
+                BookingRequestSerializer,
+                description="Still pending: the event's worker withdraws it (status "
+                "`withdrawn`, reason `withdrawn`) instead of deciding it",
+            ),
+            200: OpenApiResponse(BookingRequestSerializer, description="Prefer: wait: withdrawn"),
+            409: OpenApiResponse(
+                ErrorEnvelopeSerializer,
+                description="`already_decided`: decided before the withdrawal; the decision "
+                "stands (`error.details.request`)",
+            ),
+        },
+        parameters=[PREFER_HEADER],
+        summary="Withdraw a pending request (decided through the event's queue)",
+    )
+    def destroy(self, request, uid=None):
+        command = self.get_object()
+        withdrawing = command.status == RequestStatus.PENDING and request_withdrawal(
+            command=command
+        )
+        return withdrawal_response(request, command, withdrawing=withdrawing)
+
+    def perform_content_negotiation(self, request, force=False):
+        if self.action == "events":  # the stream is text/event-stream; its errors are JSON
+            return JSONRenderer(), JSONRenderer.media_type
+        return super().perform_content_negotiation(request, force)
+
+    @extend_schema(
+        responses={
+            (200, stream.CONTENT_TYPE): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="Server-Sent Events: `state` (the request) at once, `position` as "
+                "its place in line moves, `outcome` (the decided request), then the end; "
+                "comment heartbeats. Ids name the state shown: reconnect with `Last-Event-ID`.",
+            ),
+            204: OpenApiResponse(description="`Last-Event-ID` names the outcome: nothing more"),
+            429: OpenApiResponse(
+                ErrorEnvelopeSerializer,
+                description="This process has its cap of open streams and waiting requests "
+                "(`BOOKING_WAITERS_PER_PROCESS`): retry after `Retry-After` seconds",
+            ),
+        },
+        parameters=[LAST_EVENT_ID_HEADER],
+        summary="Watch a request: its place in line and its outcome, as Server-Sent Events",
+    )
+    @action(detail=True, methods=["get"])
+    def events(self, request, uid=None):
+        command = self.get_object()
+        last = request.headers.get("Last-Event-ID", "").strip()
+        if command.is_final and stream.has_outcome(last):
+            return HttpResponse(status=status.HTTP_204_NO_CONTENT)
+        events = stream.open_stream(command, last_event_id=last, context={"request": request})
+        if events is None:
+            request.throttled_scope = "streams"
+            raise Throttled(wait=STREAM_RETRY_SECONDS)
+        response = StreamingHttpResponse(events, content_type=stream.CONTENT_TYPE)
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # a proxy passes each event on at once
+        return response
 
     @extend_schema(
         request=None,

@@ -281,3 +281,28 @@ def ring(*, event_id: int, partition: int) -> None:
         queue=routing.partition_queue(partition),
         retry=False,
     )
+
+
+def request_withdrawal(*, command: BookingRequest) -> bool:
+    """Ask the event's worker to withdraw ``command`` instead of deciding it. True when it was
+    still pending: flagged (``rules.WITHDRAW``) under the event's lock, which a batch deciding
+    the event holds, so no batch has read it yet and the next one withdraws it. False when it
+    was decided first: the decision stands."""
+    with transaction.atomic():
+        partition = (
+            Event.objects.select_for_update()
+            .filter(pk=command.event_id)
+            .values_list("partition", flat=True)
+            .first()
+        )
+        payload = {**command.payload, rules.WITHDRAW: True}
+        pending = BookingRequest.objects.filter(pk=command.pk, status=RequestStatus.PENDING)
+        flagged = pending.update(payload=payload)
+    if not flagged:
+        return False
+    command.payload = payload
+    logger.info("request %s: withdrawal asked", command.uid)
+    # Its doorbell rang when it was recorded; a ring now (skipped while one waits) costs little
+    # and brings the answer sooner if that one was lost.
+    ring_doorbell(event_id=command.event_id, partition=partition)
+    return True

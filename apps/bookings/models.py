@@ -142,6 +142,8 @@ class Reason(models.TextChoices):
     # BOOKING_HELD_SEATS_PER_CUSTOMER_*), and the pause before holding again at an event.
     HOLD_LIMIT_REACHED = "hold_limit_reached"
     HOLD_COOLDOWN = "hold_cooldown"
+    # Its owner withdrew it (DELETE) before the worker decided it.
+    WITHDRAWN = "withdrawn"
 
 
 class BookingRequest(models.Model):

@@ -7,6 +7,7 @@ import time
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -19,6 +20,8 @@ from workers import wakeups
 
 _WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", re.IGNORECASE)
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
+RETRY_AFTER_MAX_SECONDS = 30
+ALREADY_DECIDED = "already_decided"
 
 
 def requested_wait(request) -> float:
@@ -82,7 +85,15 @@ def command_response(request, command: BookingRequest, *, created: bool = True) 
         headers["Preference-Applied"] = f"wait={wait:g}"
     if not created:
         headers["Idempotent-Replayed"] = "true"
-    if not wait or current.status in (RequestStatus.PENDING, RequestStatus.WAITLISTED):
+    response = _answer(current, body, headers, decided=bool(wait))
+    # The same request answers 202 or its outcome depending on Prefer (RFC 9110, Vary).
+    patch_vary_headers(response, ["Prefer"])
+    return response
+
+
+def _answer(current: BookingRequest, body: dict, headers: dict, *, decided: bool) -> Response:
+    if not decided or current.status in (RequestStatus.PENDING, RequestStatus.WAITLISTED):
+        headers.update(poll_headers(body))
         return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)
     if current.status == RequestStatus.REJECTED:
         return Response(
@@ -90,6 +101,8 @@ def command_response(request, command: BookingRequest, *, created: bool = True) 
             status=status.HTTP_409_CONFLICT,
             headers=headers,
         )
+    if current.status == RequestStatus.WITHDRAWN:
+        return Response(body, status=status.HTTP_200_OK, headers=headers)
     if current.kind in (CommandKind.BOOK, CommandKind.REACTIVATE) and current.booking_id:
         headers["Location"] = reverse("booking-detail", kwargs={"pk": current.booking_id})
         return Response(body, status=status.HTTP_201_CREATED, headers=headers)
@@ -97,3 +110,27 @@ def command_response(request, command: BookingRequest, *, created: bool = True) 
         headers["Location"] = reverse("hold-detail", kwargs={"pk": current.booking_id})
         return Response(body, status=status.HTTP_201_CREATED, headers=headers)
     return Response(body, status=status.HTTP_200_OK, headers=headers)
+
+
+def poll_headers(body: dict) -> dict:
+    """``Retry-After`` for a pending request (its 202, its GET): when to look again, from its
+    place in line and the rate the workers decide at (``workers.wakeups``), 1..30 s."""
+    if body["status"] != RequestStatus.PENDING:
+        return {}
+    seconds = wakeups.seconds_until_decided(body["position"] or 1, most=RETRY_AFTER_MAX_SECONDS)
+    return {"Retry-After": str(seconds)}
+
+
+def withdrawal_response(request, command: BookingRequest, *, withdrawing: bool) -> Response:
+    """DELETE of a request: 202 while the worker is to withdraw it (or its outcome, with
+    ``Prefer: wait``); 409 ``already_decided`` when it was decided first."""
+    if withdrawing:
+        return command_response(request, command)
+    current = selectors.request_with_position(command.pk)
+    body = BookingRequestSerializer(current, context={"request": request}).data
+    message = f"Decided ({current.status}) before it could be withdrawn: the decision stands."
+    if current.status == RequestStatus.WAITLISTED:
+        message += " To leave the waitlist: POST /bookingapi/requests/{id}/leave-waitlist/."
+    return Response(
+        error_body(ALREADY_DECIDED, message, {"request": body}), status=status.HTTP_409_CONFLICT
+    )

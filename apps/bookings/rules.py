@@ -21,7 +21,12 @@ from datetime import datetime, timedelta
 from apps.bookings.hold_caps import Caps, CustomerHolds, HoldLimits, count_holds, hold_refusal
 from apps.bookings.models import BookingStatus, CommandKind, Reason, RequestStatus
 
+# Set in a pending command's payload by its owner's DELETE (``commands.request_withdrawal``,
+# under the event's lock): the worker withdraws the command instead of deciding it.
+WITHDRAW = "withdraw"
+
 MESSAGES = {
+    Reason.WITHDRAWN: "You withdrew this request before it was decided.",
     Reason.BOOKED: "Your seats are booked.",
     Reason.REACTIVATED: "Your booking is active again.",
     Reason.CANCELLED: "Your booking is cancelled.",
@@ -146,6 +151,8 @@ def decide(
     all events, checked against ``hold_limits`` (None: no caps). Mutates ``event`` and
     ``holds`` by the decision."""
     payload = payload or {}
+    if payload.get(WITHDRAW):
+        return Decision(RequestStatus.WITHDRAWN, Reason.WITHDRAWN)
     if event.cancelled:
         return _reject(Reason.EVENT_CANCELLED)
     booking = _Booking(

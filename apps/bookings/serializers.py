@@ -142,6 +142,7 @@ class HoldRequestSerializer(serializers.Serializer):
 
 
 class BookingUpdateSerializer(serializers.Serializer):
+    min_properties = 1  # the schema says so (apps.core.schema)
     status = serializers.ChoiceField(
         choices=[BookingStatus.ACTIVE, BookingStatus.CANCELLED],
         required=False,

@@ -26,3 +26,13 @@ class IdField(serializers.IntegerField):
         if isinstance(data, str) and not (data.isascii() and data.isdigit()):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON ``true`` or ``false`` only: DRF's field also takes ``0``, ``1``, ``"yes"``…, which
+    the schema's ``boolean`` does not allow (a client that sends them has a bug to hear of)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return data
+        self.fail("invalid", input=data)

@@ -3,7 +3,7 @@
 from datetime import UTC
 
 from django import forms
-from django_filters import IsoDateTimeFilter, NumberFilter
+from django_filters import BooleanFilter, IsoDateTimeFilter, ModelChoiceFilter, NumberFilter
 from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import ValidationError
@@ -44,6 +44,43 @@ class DateTimeFilter(IsoDateTimeFilter):
     field_class = _UtcIsoDateTimeField
 
 
+class _StrictBooleanField(forms.NullBooleanField):
+    """``true`` or ``false``; empty: not filtered; anything else a 400 (Django's widgets read
+    any other word as "not given", so a typo silently widened a list)."""
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if value in ("true", "false"):
+            return value == "true"
+        raise forms.ValidationError("Must be true or false.", code="invalid")
+
+
+class _RelatedIdField(forms.IntegerField):
+    """A relation's id as a filter reads it: any id in range; one that matches nothing gives
+    an empty list (as any other filter does), not a 400."""
+
+    def __init__(self, *, queryset=None, to_field_name=None, null_label=None, **kwargs):
+        kwargs.pop("empty_label", None)
+        super().__init__(min_value=1, max_value=MAX_ID, **kwargs)
+
+
+class StrictFilterBackend(DjangoFilterBackend):
+    """django-filter, with boolean filters that refuse what is not a boolean and relation
+    filters that take ids (what the schema says of both)."""
+
+    def get_filterset(self, request, queryset, view):
+        filterset = super().get_filterset(request, queryset, view)
+        if filterset is not None:
+            for declared in filterset.filters.values():  # this request's copies
+                if isinstance(declared, BooleanFilter):
+                    declared.field_class = _StrictBooleanField
+                    declared.extra["widget"] = forms.TextInput  # the word as sent
+                elif isinstance(declared, ModelChoiceFilter):
+                    declared.field_class = _RelatedIdField
+        return filterset
+
+
 class BoundedSearchFilter(SearchFilter):
     """`?search=` with at most ``MAX_SEARCH_TERMS`` words of ``MAX_SEARCH_TERM_LENGTH``."""
 
@@ -63,4 +100,4 @@ class BoundedSearchFilter(SearchFilter):
         return terms
 
 
-FILTER_BACKENDS = [DjangoFilterBackend, BoundedSearchFilter, OrderingFilter]
+FILTER_BACKENDS = [StrictFilterBackend, BoundedSearchFilter, OrderingFilter]
