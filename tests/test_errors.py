@@ -265,3 +265,26 @@ def test_an_unexpected_error_is_a_json_500(client, monkeypatch):
 
     error = assert_error(response, 500, "server_error")
     assert "boom" not in error["message"]
+
+
+def _database_gone(*args, **kwargs):
+    from django.db import OperationalError
+
+    raise OperationalError('could not connect to server: "postgres-primary.internal" port 5432')
+
+
+def test_a_database_that_does_not_answer_is_a_503_with_retry_after_not_a_500(client, monkeypatch):
+    monkeypatch.setattr("apps.events.selectors.visible_events", _database_gone)
+    response = client.get("/eventapi/event/")
+    assert response.status_code == 503
+    assert int(response["Retry-After"]) >= 1
+    assert response.json()["error"]["code"] == "database_unavailable"
+    assert "postgres-primary" not in response.content.decode()
+
+
+def test_a_view_outside_the_api_whose_database_does_not_answer_is_a_503_too(api, monkeypatch):
+    monkeypatch.setattr("apps.operations.views._metrics_allowed", _database_gone)
+    response = api.get("/metrics")
+    assert response.status_code == 503
+    assert int(response["Retry-After"]) >= 1
+    assert response.json()["error"]["code"] == "database_unavailable"

@@ -8,6 +8,7 @@ import math
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -18,6 +19,11 @@ from apps.core.clients import client_address
 from apps.core.exceptions import DomainError
 
 logger = logging.getLogger(__name__)
+
+# The database did not answer (a restart, a failover, a network cut): not the request's fault and
+# not a bug, so a 503 the client may retry, not a 500. Nothing was stored by the failed request.
+DATABASE_FAULTS = (OperationalError, InterfaceError)
+DATABASE_RETRY_AFTER_SECONDS = 2
 
 
 def error_body(code: str, message: str, details: dict | list | None = None) -> dict:
@@ -47,6 +53,9 @@ def exception_handler(exc, context):
     if isinstance(exc, RecursionError) and _raised_by_a_parser(exc):
         # json gives up on very deep nesting with RecursionError, not ValueError: a bad body.
         exc = exceptions.ParseError("JSON parse error - the document is nested too deeply.")
+    if isinstance(exc, DATABASE_FAULTS):
+        body, headers = database_unavailable(exc)
+        return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=headers)
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
     if isinstance(exc, RequestDataTooBig):
@@ -99,6 +108,18 @@ def throttled_answer(request, scope: str, wait: float | None) -> tuple[dict, dic
         {"scope": scope, "retry_after": retry_after},
     )
     return body, {"Retry-After": str(retry_after)}
+
+
+def database_unavailable(exc: BaseException) -> tuple[dict, dict]:
+    """The body and headers of a 503 for a database that did not answer (the error, which names
+    hosts and ports, goes to the log only)."""
+    logger.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+    body = error_body(
+        "database_unavailable",
+        f"The database is unavailable; retry in {DATABASE_RETRY_AFTER_SECONDS} s.",
+        {"retry_after": DATABASE_RETRY_AFTER_SECONDS},
+    )
+    return body, {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
 
 
 def _json_handler(status_code: int, code: str, message: str):
