@@ -346,7 +346,10 @@ def main(argv: list[str] | None = None) -> int:
     moves.add_argument("--timeout", type=float, default=120.0)
     args = parser.parse_args(argv)
     if args.command == "run":
-        os.environ.setdefault(METRICS_FOLDER_ENV, str(settings.DATA_DIR / "metrics"))
+        # The folder must exist before Django imports the metrics module (which opens its file
+        # there); the old files are wiped by ``prepare_environment`` once the start is allowed.
+        folder = os.environ.setdefault(METRICS_FOLDER_ENV, str(settings.DATA_DIR / "metrics"))
+        os.makedirs(folder, exist_ok=True)
     django.setup()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
