@@ -349,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
         # The folder must exist before Django imports the metrics module (which opens its file
         # there); the old files are wiped by ``prepare_environment`` once the start is allowed.
         folder = os.environ.setdefault(METRICS_FOLDER_ENV, str(settings.DATA_DIR / "metrics"))
-        os.makedirs(folder, exist_ok=True)
+        if folder:  # empty: no folder, no metrics files
+            os.makedirs(folder, exist_ok=True)
     django.setup()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 

@@ -128,7 +128,7 @@ PLAN = """
 import json
 from django.db import connection, transaction
 from django.utils import timezone
-from apps.bookings import refusals
+from apps.bookings import refusals, statements
 from apps.bookings.models import Booking, BookingRequest, CommandKind
 from apps.events.models import Event
 from tests.integration.plans import crowd_customers, nodes, rows_walked_past
