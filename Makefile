@@ -86,21 +86,27 @@ flower: install
 test-servers: install
 	CI_REQUIRE_SERVERS=1 DJANGO_SETTINGS_MODULE=config.settings_test $(PY) -m pytest -m servers tests/integration
 
-## bench: new design vs old (row lock in the request) on PostgreSQL + Redis; bench/results/
-## (PostgreSQL, redis-server and wrk are installed with apt-get when missing and run as root;
-## otherwise the exact command is printed)
-bench: install
+# $(call servers,TARGET,EXTRA): PostgreSQL and redis-server (and EXTRA commands, e.g. wrk) for a
+# target that starts them itself: installed with apt-get when missing and run as root, otherwise
+# the exact command printed.
+define servers
 	@missing=""; \
-	command -v wrk >/dev/null || missing="$$missing wrk"; \
-	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	for tool in $(2) redis-server; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	{ command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	  else \
-	    echo "make bench needs:$$missing. Install them with: sudo apt-get install -y$$missing"; exit 2; \
+	    echo "make $(1) needs:$$missing. Install them with: sudo apt-get install -y$$missing"; exit 2; \
 	  fi; \
 	fi
+endef
+
+## bench: new design vs old (row lock in the request) on PostgreSQL + Redis; bench/results/
+## (PostgreSQL, redis-server and wrk are installed with apt-get when missing and run as root;
+## otherwise the exact command is printed)
+bench: install
+	$(call servers,bench,wrk)
 	$(PY) -m bench
 
 ## perf-docs: docs/performance.md from the last make bench (bench/results/latest.json)
@@ -113,14 +119,5 @@ perf-docs: install
 SEED ?= 1
 DURATION ?= 120
 chaos: install
-	@missing=""; \
-	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
-	{ command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing="$$missing postgresql"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
-	  else \
-	    echo "make chaos needs:$$missing. Install them with: sudo apt-get install -y$$missing"; exit 2; \
-	  fi; \
-	fi
+	$(call servers,chaos,)
 	$(PY) -m chaos --seed $(SEED) --duration $(DURATION)
