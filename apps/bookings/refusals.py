@@ -3,8 +3,8 @@
 At an open event that is full and keeps no waitlist (``rules.refuses_every_book``) each book
 command's refusal depends only on the customer's booking there and the seats asked for, so a
 backlog's refusals are written by one statement with their history rows instead of being read
-and decided one by one (PostgreSQL). The commands after the first one of another kind go
-through the batch as usual.
+and decided one by one (PostgreSQL). The commands from the first one of another kind, or the
+first one its owner asked to withdraw (``rules.WITHDRAW``), go through the batch as usual.
 """
 
 import json
@@ -56,11 +56,12 @@ PENDING, BOOK = literal(RequestStatus.PENDING), literal(CommandKind.BOOK)
 # in its first batch) said the event had no bookings, and each command walked all of them.
 REFUSE_HEAD_OF_LINE = f"""
 WITH line AS (
-    SELECT r.id, r.kind FROM {REQUEST} r
+    SELECT r.id, r.kind, r.payload ? {literal(rules.WITHDRAW)} AS withdrawn FROM {REQUEST} r
     WHERE r.event_id = %(event)s AND r.status = {PENDING} ORDER BY r.id LIMIT %(limit)s
 ), head AS (
     SELECT l.id FROM line l
-    WHERE l.id < COALESCE((SELECT min(n.id) FROM line n WHERE n.kind <> {BOOK}), %(no_limit)s)
+    WHERE l.id < COALESCE(
+        (SELECT min(n.id) FROM line n WHERE n.kind <> {BOOK} OR n.withdrawn), %(no_limit)s)
 ), commands AS (
     SELECT q.id, q.user_id, q.customer_id, q.event_id, q.seats
     FROM head h JOIN {REQUEST} q ON q.id = h.id
