@@ -28,6 +28,19 @@ def commands_of(stack, token: str) -> list[dict]:
     return answer.json()["results"]
 
 
+def book_through(stack, fault, token: str, event: int, *more: str):
+    """examples/book.py through a proxy that does ``fault`` to its first POST: (exit code,
+    outcome, log, the POSTs the proxy saw)."""
+    proxy = FaultyProxy(stack.base_url, fault)
+    try:
+        code, outcome, log = run_book(
+            "--base-url", proxy.url, "--token", token, "--event", str(event), *more
+        )
+    finally:
+        proxy.stop()
+    return code, outcome, log, proxy.posts
+
+
 def test_books_a_seat_and_prints_the_outcome(stack, crowd):
     token = crowd["tokens"][0]
     code, outcome, _ = run_book(
@@ -79,16 +92,10 @@ def test_a_refusal_is_reported_with_its_reason(stack, crowd):
 
 def test_a_dropped_connection_is_retried_with_the_same_key_and_books_once(stack, crowd):
     token = crowd["tokens"][4]
-    proxy = FaultyProxy(stack.base_url, DROP)
-    try:
-        code, outcome, log = run_book(
-            "--base-url", proxy.url, "--token", token, "--event", str(crowd["event"])
-        )
-    finally:
-        proxy.stop()
+    code, outcome, log, posts = book_through(stack, DROP, token, crowd["event"])
 
     assert code == 0 and outcome["status"] == "confirmed"
-    first, retry = proxy.posts
+    first, retry = posts
     assert first["Idempotency-Key"] == retry["Idempotency-Key"]
     assert "already" in log  # the server answered the retry with the command it had recorded
     [command] = commands_of(stack, token)
@@ -97,36 +104,19 @@ def test_a_dropped_connection_is_retried_with_the_same_key_and_books_once(stack,
 
 def test_a_429_is_retried_after_its_retry_after_with_the_same_key(stack, crowd):
     token = crowd["tokens"][5]
-    proxy = FaultyProxy(stack.base_url, THROTTLE)
-    try:
-        code, outcome, log = run_book(
-            "--base-url", proxy.url, "--token", token, "--event", str(crowd["event"])
-        )
-    finally:
-        proxy.stop()
+    code, outcome, log, posts = book_through(stack, THROTTLE, token, crowd["event"])
 
     assert code == 0 and outcome["status"] == "confirmed"
     assert "429; retrying in 1.00 s" in log
-    first, retry = proxy.posts
+    first, retry = posts
     assert first["Idempotency-Key"] == retry["Idempotency-Key"]
     assert len(commands_of(stack, token)) == 1
 
 
 def test_gives_up_when_retry_after_would_pass_its_deadline(stack, crowd):
-    proxy = FaultyProxy(stack.base_url, THROTTLE)
-    try:
-        code, outcome, _ = run_book(
-            "--base-url",
-            proxy.url,
-            "--token",
-            crowd["tokens"][6],
-            "--event",
-            str(crowd["event"]),
-            "--timeout",
-            "0.5",
-        )
-    finally:
-        proxy.stop()
+    code, outcome, _, _ = book_through(
+        stack, THROTTLE, crowd["tokens"][6], crowd["event"], "--timeout", "0.5"
+    )
 
     assert code == 3 and outcome["status"] == "gave_up"
     assert commands_of(stack, crowd["tokens"][6]) == []
