@@ -17,7 +17,7 @@ import httpx
 from chaos import netns
 from chaos.receiver import Receiver
 from devtools.servers import PostgresServer, RedisServer
-from devtools.stack import free_port, poll
+from devtools.stack import free_port, group_processes, poll
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTITIONS = 8
@@ -79,13 +79,8 @@ class Launcher:
         """Pids in this launcher's process group whose command line contains ``needle``."""
         if not self.alive:
             return []
-        listing = subprocess.run(["ps", "-eo", "pid,pgid,args"], capture_output=True, text=True)
-        found = []
-        for line in listing.stdout.splitlines()[1:]:
-            pid, pgid, args = line.strip().split(None, 2)
-            if int(pgid) == self.process.pid and int(pid) != self.process.pid and needle in args:
-                found.append(int(pid))
-        return found
+        group = group_processes(self.process.pid)
+        return [pid for pid, args in group.items() if pid != self.process.pid and needle in args]
 
     def kill(self) -> None:
         """The whole machine at once (every process of the group): SIGKILL."""

@@ -26,6 +26,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def group_processes(pgid: int) -> dict[int, str]:
+    """{pid: full command line} of every process in a process group, from ``ps``. ``-ww``:
+    without it ``ps`` cuts each line at ``$COLUMNS`` (80 on many CI machines), and a command
+    under a long checkout path loses the words the callers look for."""
+    listing = subprocess.run(["ps", "-ww", "-eo", "pid,pgid,args"], capture_output=True, text=True)
+    found = {}
+    for line in listing.stdout.splitlines()[1:]:
+        pid, group, args = line.strip().split(None, 2)
+        if int(group) == pgid:
+            found[int(pid)] = args
+    return found
+
+
 def poll(predicate, *, timeout: float, interval: float = 0.1, what: str = "a condition"):
     deadline = time.monotonic() + timeout
     while True:
@@ -143,12 +156,10 @@ class Stack:
         """The pid of this stack's worker process for a partition (``-m workers partition 3``,
         or a group's ``-m workers partition 0-7``), read from ``ps`` (only in this stack's
         process group: other stacks may run on the same machine)."""
-        listing = subprocess.run(["ps", "-eo", "pid,pgid,args"], capture_output=True, text=True)
-        for line in listing.stdout.splitlines()[1:]:
-            pid, pgid, args = line.strip().split(None, 2)
+        for pid, args in group_processes(self.process.pid).items():
             _, command, spec = args.partition("-m workers partition ")
-            if int(pgid) == self.process.pid and command and partition in partitions_in(spec):
-                return int(pid)
+            if command and partition in partitions_in(spec):
+                return pid
         return None
 
     def stop(self) -> None:

@@ -1,21 +1,15 @@
 """The embedded default's processes (``make run``): the launcher's children are forked from its
 imports and share that memory; each still shows the command it runs."""
 
-import subprocess
 from pathlib import Path
 
-from devtools.stack import poll
+from devtools.stack import group_processes, poll
 
 
 def stack_processes(stack) -> dict[int, str]:
     """{pid: command line} of the stack's processes but the launcher, from ``ps``."""
-    listing = subprocess.run(["ps", "-eo", "pid,pgid,args"], capture_output=True, text=True)
-    found = {}
-    for line in listing.stdout.splitlines()[1:]:
-        pid, pgid, args = line.strip().split(None, 2)
-        if int(pgid) == stack.process.pid and int(pid) != stack.process.pid:
-            found[int(pid)] = args
-    return found
+    group = group_processes(stack.process.pid)
+    return {pid: args for pid, args in group.items() if pid != stack.process.pid}
 
 
 def shared_dirty_kib(pid: int) -> int:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from devtools.stack import ROOT, Stack, poll, shell_json
+from devtools.stack import ROOT, Stack, group_processes, poll, shell_json
 from tests.integration.crowd import events_on_every_partition, flash_crowd, settle
 from workers.leases import FileLease
 
@@ -218,13 +218,8 @@ def test_a_standby_takes_over_every_partition_of_a_killed_group_owner(
 
 def stack_partition_workers(stack) -> dict[int, str]:
     """{pid: args} of the stack's partition-worker processes, from ``ps``."""
-    listing = subprocess.run(["ps", "-eo", "pid,pgid,args"], capture_output=True, text=True)
-    found = {}
-    for line in listing.stdout.splitlines()[1:]:
-        pid, pgid, args = line.strip().split(None, 2)
-        if int(pgid) == stack.process.pid and "-m workers partition " in args:
-            found[int(pid)] = args
-    return found
+    group = group_processes(stack.process.pid)
+    return {pid: args for pid, args in group.items() if "-m workers partition " in args}
 
 
 def test_the_embedded_default_decides_every_partition_in_one_worker_process(stack):

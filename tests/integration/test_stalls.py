@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from devtools.stack import ROOT, Stack, poll, shell_json
+from devtools.stack import ROOT, Stack, group_processes, poll, shell_json
 from tests.integration.crowd import (
     assert_exactly_capacity,
     decision_counts,
@@ -189,13 +189,8 @@ class Machine:
             os.killpg(self.process.pid, sig)
 
     def worker_pids(self) -> set[int]:
-        listing = subprocess.run(["ps", "-eo", "pid,pgid,args"], capture_output=True, text=True)
-        pids = set()
-        for line in listing.stdout.splitlines()[1:]:
-            pid, pgid, args = line.strip().split(None, 2)
-            if int(pgid) == self.process.pid and " workers partition " in args:
-                pids.add(int(pid))
-        return pids
+        group = group_processes(self.process.pid)
+        return {pid for pid, args in group.items() if " workers partition " in args}
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
