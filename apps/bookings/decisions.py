@@ -263,9 +263,18 @@ def _locked_events(
         rows = statements.locked_events(event_ids)
     if not rows:
         return [], None, None
-    counted = statements.fresh_counts([e.pk for e in rows], partition)
+    fenced = rows[0].partition if partition is None else partition
+    counted = statements.fresh_counts([e.pk for e in rows], fenced)
     if owner_generation is not None and counted.generation != owner_generation:
         raise PartitionLost(f"partition {partition}: generation {owner_generation} is not current")
+    if owner_generation is None and counted.held:
+        # A caller without a lease (a shell, a script, a test) decides only partitions nobody
+        # holds: a held partition is its owner's alone, even while the owner is paused or dead
+        # (the standby that takes over decides it, under a generation of its own).
+        raise PartitionLost(
+            f"partition {fenced} is held (generation {counted.generation}); only its owner "
+            "decides it"
+        )
     found = []
     for event in rows:
         if partition is not None and event.partition != partition:

@@ -122,7 +122,8 @@ _FRESH_COUNTS = (
     f"AND b.status IN ({_SEATS})), 0), "
     f"(SELECT COUNT(*) FROM {REQUEST} r WHERE r.event_id = x.id "
     f"AND r.status = {literal(RequestStatus.WAITLISTED)}), "
-    f"(SELECT o.generation FROM {OWNER} o WHERE o.partition = %s{{lock}}), {{clock}} "
+    f"(SELECT o.generation FROM {OWNER} o WHERE o.partition = %s{{lock}}), {{clock}}, "
+    f"(SELECT o.heartbeat_at IS NOT NULL FROM {OWNER} o WHERE o.partition = %s{{lock}}) "
     "FROM (SELECT {ids}) x"
 )
 FRESH_COUNTS = {
@@ -166,21 +167,24 @@ def locked_events_with_pending(partition: int) -> list[Event]:
 class Counted(NamedTuple):
     """What ``FRESH_COUNTS`` read once the events were locked: {event id: (seats booked or
     held, waitlisted requests)}, the partition owner's generation (None: no owner row, or no
-    partition asked) and the database's time (None on SQLite)."""
+    partition asked), the database's time (None on SQLite) and whether the partition is held:
+    its owner took the lease and has not let go (it may be alive, paused or dead)."""
 
     counts: dict[int, tuple[int, int]]
     generation: int | None
     now: datetime | None
+    held: bool
 
 
 def fresh_counts(event_ids: Sequence[int], partition: int | None) -> Counted:
     """``FRESH_COUNTS`` for the locked events, and the owner of ``partition`` (locked)."""
     ids = list(event_ids) if _vendor() == "postgresql" else json.dumps(list(event_ids))
-    rows = FRESH_COUNTS[_vendor()].fetchall([-1 if partition is None else partition, ids])
+    owner = -1 if partition is None else partition
+    rows = FRESH_COUNTS[_vendor()].fetchall([owner, owner, ids])
     counts = {event_id: (int(seats), int(waitlisted)) for event_id, seats, waitlisted, *_ in rows}
     generation = rows[0][3] if rows else None
     now = max((row[4] for row in rows if row[4] is not None), default=None)
-    return Counted(counts, generation, now)
+    return Counted(counts, generation, now, bool(rows and rows[0][5]))
 
 
 class InLine(NamedTuple):

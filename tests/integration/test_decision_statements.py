@@ -42,12 +42,12 @@ print(json.dumps({{"events": [e.pk for e in events], "found": found, "decided": 
 """
 
 
-def test_a_partitions_events_with_pending_and_links_at_backlog_batch_sizes(scaled_stack):
-    seeded = scaled_stack.manage(
+def test_a_partitions_events_with_pending_and_links_at_backlog_batch_sizes(postgres_shell):
+    seeded = postgres_shell.manage(
         "seed_crowd", "--customers", "700", "--capacity", "600", "--events", "3"
     )
 
-    found = shell_json(scaled_stack, CODE.format(seeded=seeded.strip().splitlines()[-1]))
+    found = shell_json(postgres_shell, CODE.format(seeded=seeded.strip().splitlines()[-1]))
 
     first, second, third = found["events"]
     assert found["found"] == {"5": [first, second], "6": [third], "7": []}
@@ -66,9 +66,9 @@ print(json.dumps(mixed_round()))
 
 
 def test_a_round_reads_its_events_and_its_lines_with_their_bookings_in_one_statement_each(
-    scaled_stack,
+    postgres_shell,
 ):
-    found = shell_json(scaled_stack, ROUND)
+    found = shell_json(postgres_shell, ROUND)
 
     assert found["outcomes"] == [list(line) for line in EXPECTED]
     assert found["seats_taken"] == {"a": 2, "b": 2, "c": 1}
@@ -113,16 +113,16 @@ print(json.dumps({{
 """
 
 
-def test_a_lines_commands_find_their_bookings_by_key_in_the_generic_plan(scaled_stack):
+def test_a_lines_commands_find_their_bookings_by_key_in_the_generic_plan(postgres_shell):
     """Each command's booking is one probe of the (customer, event) key, even in the prepared
     statement's generic plan. Joined directly, the planner knew the event from the line's
     condition: it read all of the event's bookings for each command on one grown database, and
     here, where the customers are regulars with bookings at 39 other events, all of each
     customer's (3,900 rows read and dropped for 100 commands)."""
-    seeded = scaled_stack.manage(
+    seeded = postgres_shell.manage(
         "seed_crowd", "--customers", "400", "--capacity", "400", "--events", "40"
     )
 
-    found = shell_json(scaled_stack, LINE_PLAN.format(seeded=seeded.strip().splitlines()[-1]))
+    found = shell_json(postgres_shell, LINE_PLAN.format(seeded=seeded.strip().splitlines()[-1]))
 
     assert found == {"line": 100, "with_username": 100, "rows_walked_past": 0}

@@ -28,21 +28,21 @@ print(json.dumps({"answers": answers, "event": event.pk, "first_session": first_
 """
 
 
-def test_statements_are_prepared_once_per_session_and_again_after_a_reconnect(scaled_stack):
-    scaled_stack.manage("seed_crowd", "--customers", "1", "--capacity", "1")
+def test_statements_are_prepared_once_per_session_and_again_after_a_reconnect(postgres_shell):
+    postgres_shell.manage("seed_crowd", "--customers", "1", "--capacity", "1")
 
-    found = shell_json(scaled_stack, CODE)
+    found = shell_json(postgres_shell, CODE)
 
     assert found["answers"] == [found["event"]] * 4
     assert found["first_session"] == 1 and found["second_session"] == 1
     assert found["missing"] is None
 
 
-def test_prepared_statements_can_be_turned_off(scaled_stack, monkeypatch):
-    monkeypatch.setitem(scaled_stack.env, "DATABASE_PREPARED_STATEMENTS", "0")
-    scaled_stack.manage("seed_crowd", "--customers", "1", "--capacity", "1")
+def test_prepared_statements_can_be_turned_off(postgres_shell, monkeypatch):
+    monkeypatch.setitem(postgres_shell.env, "DATABASE_PREPARED_STATEMENTS", "0")
+    postgres_shell.manage("seed_crowd", "--customers", "1", "--capacity", "1")
 
-    found = shell_json(scaled_stack, CODE)
+    found = shell_json(postgres_shell, CODE)
 
     assert found["first_session"] == 0 and found["second_session"] == 0
     assert found["answers"] == [found["event"]] * 4
@@ -58,6 +58,7 @@ from apps.events.models import Event
 
 event = Event.objects.order_by("-pk").first()
 customers = list(Customer.objects.order_by("pk")[:3])
+before = BookingRequest.objects.order_by("pk").last()
 with connection.cursor() as cursor:
     # A table of long standing: 20,000 decided commands, then three pending ones (one of them a
     # cancellation, which may free a seat).
@@ -88,18 +89,20 @@ with connection.cursor() as cursor:
     mode = cursor.fetchone()[0]
     cursor.execute(f"EXPLAIN {statement}", params)
     plan = [row[0] for row in cursor.fetchall()]
+# Taken back: nobody decides on this database, and the module's next tests expect it quiet.
+BookingRequest.objects.filter(pk__gt=before.pk if before else 0).delete()
 print(json.dumps({"mode": mode, "plan": plan, "pending": line.pending_commands,
                   "seat_freeing": line.seat_freeing_pending}))
 """
 
 
-def test_the_accept_statement_reads_only_the_events_pending_commands(scaled_stack):
+def test_the_accept_statement_reads_only_the_events_pending_commands(postgres_shell):
     """The statement every booking request runs is planned once, without its parameters (a
     generic plan): it must still find the event's pending commands through an index, not by
     reading every command ever recorded."""
-    scaled_stack.manage("seed_crowd", "--customers", "3", "--capacity", "1")
+    postgres_shell.manage("seed_crowd", "--customers", "3", "--capacity", "1")
 
-    found = shell_json(scaled_stack, PLAN_CODE)
+    found = shell_json(postgres_shell, PLAN_CODE)
 
     assert found["mode"] == "force_generic_plan"
     plan = "\n".join(found["plan"])
@@ -130,14 +133,14 @@ print(json.dumps({{"answers": answers, "statements": statements}}))
 
 @pytest.mark.parametrize("prepared", ["1", "0"])
 def test_a_statement_over_lists_is_prepared_once_whatever_their_lengths(
-    scaled_stack, monkeypatch, prepared
+    postgres_shell, monkeypatch, prepared
 ):
     """``IN ({name})`` lists are sent as one array each (``= ANY``): the same statement for
     every length (an empty list too), planned once per session; written out without it."""
-    monkeypatch.setitem(scaled_stack.env, "DATABASE_PREPARED_STATEMENTS", prepared)
-    scaled_stack.manage("seed_crowd", "--customers", "3", "--capacity", "1")
+    monkeypatch.setitem(postgres_shell.env, "DATABASE_PREPARED_STATEMENTS", prepared)
+    postgres_shell.manage("seed_crowd", "--customers", "3", "--capacity", "1")
 
-    found = shell_json(scaled_stack, LISTS_CODE.format())
+    found = shell_json(postgres_shell, LISTS_CODE.format())
 
     assert found["answers"] == [True, True, True, True]
     if prepared == "1":
@@ -173,7 +176,7 @@ with transaction.atomic():
         cursor.execute(f"EXPLAIN EXECUTE {{round_statement}} (0)")
         round_plan = "\\n".join(row[0] for row in cursor.fetchall())
         cursor.execute(
-            f"EXPLAIN EXECUTE {{statements.FRESH_COUNTS['postgresql'].name}} (0, ARRAY[1, 2])"
+            f"EXPLAIN EXECUTE {{statements.FRESH_COUNTS['postgresql'].name}} (0, 0, ARRAY[1, 2])"
         )
         counts_plan = "\\n".join(row[0] for row in cursor.fetchall())
     transaction.set_rollback(True)
@@ -183,14 +186,14 @@ print(json.dumps({{"found": found, "locked": [len(events) for events in locked],
 
 
 def test_a_partitions_events_with_pending_are_found_by_index_probes_in_a_prepared_statement(
-    scaled_stack,
+    postgres_shell,
 ):
     """Asked before every round of every run: prepared once (planning it cost ten times running
     it), its generic plan walks the pending commands' partial index and looks each event up
     by key, never scanning the events."""
-    scaled_stack.manage("seed_crowd", "--customers", "1", "--capacity", "1", "--events", "40")
+    postgres_shell.manage("seed_crowd", "--customers", "1", "--capacity", "1", "--events", "40")
 
-    found = shell_json(scaled_stack, PENDING_CODE.format())
+    found = shell_json(postgres_shell, PENDING_CODE.format())
 
     assert found["found"] == [[]] * 8  # every seeded event is quiet
     assert found["locked"] == [0] * 8

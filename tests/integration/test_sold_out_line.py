@@ -97,12 +97,12 @@ print(json.dumps(found))
 """
 
 
-def test_a_sold_out_line_is_refused_in_one_statement_as_one_by_one(scaled_stack):
-    seeded = scaled_stack.manage(
+def test_a_sold_out_line_is_refused_in_one_statement_as_one_by_one(postgres_shell):
+    seeded = postgres_shell.manage(
         "seed_crowd", "--customers", "7", "--capacity", "2", "--events", "3"
     )
 
-    found = shell_json(scaled_stack, CODE.format(seeded=seeded.strip().splitlines()[-1]))
+    found = shell_json(postgres_shell, CODE.format(seeded=seeded.strip().splitlines()[-1]))
 
     set_based, one_by_one, heard = found.values()
     assert set_based["one_statement"] == 1  # the run of book commands up to the withdrawn one
@@ -165,14 +165,14 @@ print(json.dumps({{
 """
 
 
-def test_each_refusal_finds_its_customers_booking_by_index_on_stale_statistics(scaled_stack):
+def test_each_refusal_finds_its_customers_booking_by_index_on_stale_statistics(postgres_shell):
     """The customer's booking at the event is looked up by (customer, event), one index probe per
     command, even where the statistics predate the event's bookings (they said: none there, so
     walking the event's bookings per command looked cheap: 100 commands × 300 bookings)."""
-    seeded = scaled_stack.manage(
+    seeded = postgres_shell.manage(
         "seed_crowd", "--customers", "400", "--capacity", "300", "--events", "2"
     )
 
-    found = shell_json(scaled_stack, PLAN.format(seeded=seeded.strip().splitlines()[-1]))
+    found = shell_json(postgres_shell, PLAN.format(seeded=seeded.strip().splitlines()[-1]))
 
     assert found == {"refused": 100, "rows_walked_past": 0}

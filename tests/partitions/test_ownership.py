@@ -106,3 +106,29 @@ def test_pending_commands_on_a_partition_beyond_the_configured_count_are_stale(s
     claim_all()
     pending_command(9, seconds_old=40)
     assert stale_partitions(older_than_seconds=30) == [9]
+
+
+@pytest.mark.parametrize("decide", ["partition", "event"])
+def test_a_caller_without_a_lease_decides_nothing_on_a_held_partition(decide):
+    """A shell, a script or a worker that never took the lease cannot decide a partition whose
+    owner holds it, paused or dead as it may be; once the owner let go, it can."""
+    from apps.bookings.decisions import decide_partition, decide_pending
+
+    command = pending_command(5, seconds_old=0)
+    generation = claim_partition(partition=5, host="host-a", pid=10)
+
+    def decide_without_a_lease():
+        if decide == "partition":
+            return decide_partition(partition=5)
+        return decide_pending(event_id=command.event_id)
+
+    with pytest.raises(PartitionLost, match="held"):
+        decide_without_a_lease()
+    command.refresh_from_db()
+    assert command.status == "pending"
+
+    release_partition(partition=5, generation=generation)
+    assert decide_without_a_lease() == 1
+    command.refresh_from_db()
+    assert command.status != "pending"
+    assert command.decided_generation is None
