@@ -25,7 +25,13 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 
 from workers import forking, routing
-from workers.leases import HOST, heartbeat_interval, hold_partitions, owned_long_enough
+from workers.leases import (
+    HOST,
+    LOST_EXIT_CODE,
+    heartbeat_interval,
+    hold_partitions,
+    owned_long_enough,
+)
 
 logger = logging.getLogger("workers.launcher")
 
@@ -48,6 +54,22 @@ class Child:
 
     # Forked from the launcher's imports (LAUNCHER_PRELOAD) rather than started anew.
     fork: bool = False
+
+    def exited(self, code: int, now: float) -> float:
+        """Record that the process exited with ``code``; returns how long to wait before its
+        restart. The wait doubles with each exit soon after a start (a crash loop), up to
+        RESTART_BACKOFF_MAX_SECONDS, except for a partition worker that lost its lease
+        (LOST_EXIT_CODE: taken over, or its lease session ended, as every one does when
+        PostgreSQL restarts): an orderly exit, restarted after the first wait every time, as a
+        standby that waits for the database and the lease by itself."""
+        if code == LOST_EXIT_CODE or now - self.started_at > STABLE_AFTER_SECONDS:
+            self.backoff = 1.0
+        wait = self.backoff
+        if code != LOST_EXIT_CODE:
+            self.backoff = min(self.backoff * 2, RESTART_BACKOFF_MAX_SECONDS)
+        self.process, self.restart_at = None, now + wait
+        self.restarts += 1
+        return wait
 
     def start(self) -> None:
         if self.fork:
@@ -236,14 +258,8 @@ def supervise(children: list[Child]) -> int:
             code = child.process.poll()
             if code is None:
                 continue
-            if now - child.started_at > STABLE_AFTER_SECONDS:
-                child.backoff = 1.0
-            logger.warning(
-                "%s exited with %s; restarting in %.0fs", child.name, code, child.backoff
-            )
-            child.process, child.restart_at = None, now + child.backoff
-            child.backoff = min(child.backoff * 2, RESTART_BACKOFF_MAX_SECONDS)
-            child.restarts += 1
+            wait = child.exited(code, now)
+            logger.warning("%s exited with %s; restarting in %.0fs", child.name, code, wait)
         if now >= next_watch:
             watch(children)
             next_watch = time.monotonic() + heartbeat_interval()
@@ -265,11 +281,14 @@ def run_partitions(spec: str, log_level: str) -> None:
     """Take the partitions' leases, all together (standing by while another worker holds any),
     then consume their queues with one single-threaded Celery worker in this process."""
     # Lazy: the Celery app reads the settings at import, and main() configures Django first.
+    from celery import signals
+
     from config.celery import app
 
     partitions = routing.parse_partitions(spec)  # ValueError when out of range
     queues = ",".join(routing.partition_queue(p) for p in partitions)
     holding = hold_partitions(partitions)
+    signals.worker_ready.connect(lambda **kwargs: holding.start_consuming(), weak=False)
     try:
         app.worker_main(
             [

@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connections
+from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from workers import routing
@@ -48,6 +48,11 @@ LOST_EXIT_CODE = 75
 
 # The lease session's TCP keepalives (client and server side) and user timeout: a dead host's
 # session, and so its lock, is dropped within about half a minute instead of the kernel's hours.
+# A new owner's consumer may take a while to start (a loaded machine: 16 s measured); until it is
+# ready the owner counts as answering, for at most this long, so that a slow start is not taken
+# for a stall and evicted before its first run (and the next owner with it, again and again).
+CONSUMER_START_GRACE_SECONDS = 60.0
+
 KEEPALIVE_IDLE_SECONDS = 10
 KEEPALIVE_INTERVAL_SECONDS = 5
 KEEPALIVE_COUNT = 3
@@ -103,8 +108,10 @@ class Lease:
                     on_wait()
                 except Exception:  # noqa: BLE001 - a watch failure must not kill the standby
                     logger.warning("%s: checking the owner failed", self.name, exc_info=True)
+                    close_old_connections()  # a broken session is not used again
             time.sleep(poll_seconds)
         logger.info("%s acquired by pid %s", self.name, os.getpid())
+        close_old_connections()  # the claim that follows must not find a session broken meanwhile
         return True
 
 
@@ -182,6 +189,7 @@ class AdvisoryLease(Lease):
         self.name = name
         self.key = key
         self._conn = None
+        self._away = False
 
     def _connect(self):
         import psycopg2  # lazy: only the PostgreSQL profile needs the driver
@@ -216,11 +224,32 @@ class AdvisoryLease(Lease):
         return self._conn.cursor()
 
     def try_acquire(self) -> bool:
-        with self._cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, self.key]
-            )
-            return cursor.fetchone()[0]
+        """Whether the lock is now ours. A database that does not answer (restarting,
+        unreachable) is "not yet": the worker stands by until it is back, instead of exiting
+        and being restarted with a growing back-off (a PostgreSQL restart ends every lease
+        session at once, and the database takes a few seconds to accept connections again)."""
+        import psycopg2
+
+        try:
+            with self._cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, self.key]
+                )
+                acquired = cursor.fetchone()[0]
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            self.release()
+            if not self._away:
+                logger.warning(
+                    "%s: the database does not answer (%s); waiting for it",
+                    self.name,
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else exc,
+                )
+            self._away = True
+            return False
+        if self._away:
+            logger.info("%s: the database answers again", self.name)
+            self._away = False
+        return acquired
 
     def check(self) -> None:
         with self._conn.cursor() as cursor:
@@ -268,6 +297,10 @@ class Ownership:
     lease: Lease
     answered_at: datetime | None = None
     run_started: float | None = None
+    # Whether this process's consumer is up (Celery's worker_ready), and when the lease was
+    # claimed: until it is up, for CONSUMER_START_GRACE_SECONDS at most, the owner is starting.
+    consuming: bool = False
+    claimed: float = field(default_factory=time.monotonic)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     @contextlib.contextmanager
@@ -279,6 +312,9 @@ class Ownership:
         finally:
             self.run_started = None
             self.answered_at = timezone.now()
+
+    def starting(self) -> bool:
+        return not self.consuming and time.monotonic() - self.claimed < CONSUMER_START_GRACE_SECONDS
 
     def stuck(self) -> bool:
         started = self.run_started
@@ -296,8 +332,10 @@ class Ownership:
                 settings.BOOKING_STALL_SECONDS,
             )
             return True
-        # A run in progress (not stuck) is answering: doorbells are not going unanswered.
-        answered = timezone.now() if self.run_started is not None else self.answered_at
+        # A run in progress (not stuck) is answering: doorbells are not going unanswered. So is
+        # a consumer still starting: its doorbells wait in its queue for it.
+        answering = self.run_started is not None or self.starting()
+        answered = timezone.now() if answering else self.answered_at
         return record_heartbeat(
             partition=self.partition, generation=self.generation, answered_at=answered
         )
@@ -345,6 +383,11 @@ class Holding:
 
     def ownership(self, partition: int) -> Ownership | None:
         return self.ownerships.get(partition)
+
+    def start_consuming(self) -> None:
+        """The consumer is up: from now on only its runs count as answering."""
+        for ownership in self.ownerships.values():
+            ownership.consuming = True
 
     @contextlib.contextmanager
     def answering(self):

@@ -356,3 +356,29 @@ def test_the_lease_session_detects_a_dead_peer_within_half_a_minute(servers, tmp
         "tcp_keepalives_count": "3",
         "tcp_user_timeout": "30000",
     }
+
+
+@pytest.mark.servers
+def test_a_standby_waits_for_a_database_that_does_not_answer_and_takes_the_lease_after(
+    servers, tmp_path
+):
+    """A PostgreSQL restart ends every lease session: the workers exit and start again as
+    standbys while the database is still refusing connections. Their lease answers "not
+    yet" (it does not raise, which would exit the process into a growing restart back-off)."""
+    stack = Stack(tmp_path, env=dict(servers["env"]))
+    stack.manage("migrate", "--noinput", "-v", "0")
+    found = shell_json(
+        stack,
+        "import json\n"
+        "from django.conf import settings\n"
+        "from devtools.stack import free_port\n"
+        "from workers.leases import AdvisoryLease\n"
+        "db = settings.DATABASES['default']\n"
+        "real = db['PORT']\n"
+        "db['PORT'] = free_port()  # nobody listens there: refused, like a restarting server\n"
+        "lease = AdvisoryLease('probe', key=97)\n"
+        "away = [lease.try_acquire() for _ in range(3)]\n"
+        "db['PORT'] = real\n"
+        "print(json.dumps({'away': away, 'back': lease.try_acquire()}))\n",
+    )
+    assert found == {"away": [False, False, False], "back": True}

@@ -78,3 +78,25 @@ def test_the_watchdog_kills_a_group_s_process_when_one_of_its_partitions_stalls(
     PartitionOwner.objects.filter(partition=2).update(heartbeat_at=long_ago)
 
     assert stalled_children([group]) == [group]
+
+
+def test_a_crash_loop_backs_off_and_a_lost_lease_restarts_after_the_first_wait():
+    from workers.launcher import RESTART_BACKOFF_MAX_SECONDS, Child
+    from workers.leases import LOST_EXIT_CODE
+
+    crashing = Child("partition 0", [])
+    waits = []
+    for _ in range(7):
+        crashing.started_at = 100.0
+        waits.append(crashing.exited(1, now=101.0))
+    assert waits == [1, 2, 4, 8, 16, RESTART_BACKOFF_MAX_SECONDS, RESTART_BACKOFF_MAX_SECONDS]
+    crashing.started_at = 100.0
+    assert crashing.exited(1, now=500.0) == 1  # it had run for a while: a fresh start
+
+    # Every lease session ends when PostgreSQL restarts: each worker exits LOST_EXIT_CODE and
+    # waits for the database as a standby; restarting it later only delays the recovery.
+    lost = Child("partition 1", [])
+    lost.started_at = 100.0
+    assert [lost.exited(LOST_EXIT_CODE, now=101.0) for _ in range(5)] == [1] * 5
+    assert lost.exited(1, now=101.0) == 1 and lost.exited(1, now=101.0) == 2
+    assert lost.restarts == 7 and lost.process is None
