@@ -18,6 +18,7 @@ import httpx
 
 from chaos import faults, history, report
 from chaos.checker import check
+from chaos.embedded import EmbeddedTopology
 from chaos.topology import STALL_SECONDS, Topology
 from chaos.workload import Client, Log, Prober, Setup
 from devtools.servers import missing_servers
@@ -127,7 +128,7 @@ def settle(topology: Topology) -> None:
 
 
 def run(args) -> int:
-    missing = missing_servers()
+    missing = [] if args.embedded else missing_servers()
     if missing:
         print(
             f"make chaos needs {', '.join(missing)}: apt-get install -y redis-server postgresql",
@@ -135,9 +136,14 @@ def run(args) -> int:
         )
         return 2
     work = Path(tempfile.mkdtemp(prefix="chaos-"))
-    topology = Topology(
-        work, use_namespaces=not args.no_namespaces, stall_seconds=args.stall_seconds
-    )
+    if args.embedded:
+        topology = EmbeddedTopology(work, stall_seconds=args.stall_seconds)
+        kinds = faults.EMBEDDED_KINDS
+    else:
+        topology = Topology(
+            work, use_namespaces=not args.no_namespaces, stall_seconds=args.stall_seconds
+        )
+        kinds = faults.KINDS
     began = time.time()
     try:
         say(f"starting the service in {work}")
@@ -146,11 +152,17 @@ def run(args) -> int:
         hot_partition = setup.partitions[setup.events[0]]
         cut_possible = bool(topology.machines)
         schedule = faults.plan(
-            args.seed, args.duration, cut_possible=cut_possible, stall_seconds=args.stall_seconds
+            args.seed,
+            args.duration,
+            cut_possible=cut_possible,
+            stall_seconds=args.stall_seconds,
+            kinds=kinds,
         )
         say(f"seed {args.seed}: schedule {json.dumps(faults.describe(schedule))}")
         skipped = dict(faults.NEVER_INJECTED)
-        if not cut_possible:
+        if args.embedded:
+            skipped.update(faults.NOT_EMBEDDED)
+        elif not cut_possible:
             skipped["network_cut"] = f"no network namespaces: {topology.namespace_skip}"
         log = Log()
         until = time.time() + args.duration
@@ -187,6 +199,7 @@ def run(args) -> int:
             received=topology.receiver.ids(),
             postgres_restarts=restarts,
             ended_at=ended,
+            vendor=topology.vendor,
         )
         # Read after the rows: a delivery marked succeeded by then was received by then.
         found.received = topology.receiver.ids()
@@ -210,6 +223,7 @@ def run(args) -> int:
                 "transport_errors": sum(1 for c in calls if c["status"] is None),
                 "wall_seconds": round(time.time() - began, 1),
                 "stall_seconds": args.stall_seconds,
+                "profile": "embedded" if args.embedded else "scaled",
                 "work_dir": str(work),
             },
         )
@@ -233,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
         "--no-namespaces",
         action="store_true",
         help="run every machine in the root network namespace (no network cut)",
+    )
+    parser.add_argument(
+        "--embedded",
+        action="store_true",
+        help="the embedded default (SQLite, file broker, one machine) and the faults that apply",
     )
     parser.add_argument(
         "--stall-seconds",

@@ -25,7 +25,7 @@ ACKNOWLEDGED = (200, 201, 202, 409)
 # Seconds after a PostgreSQL restart during which 503s are still its doing.
 RESTART_GRACE_SECONDS = 10.0
 # A delivery whose message was lost (a Redis restart) is published again after 120 s
-# (apps.webhooks.services.REDISPATCH_AFTER_SECONDS): still pending younger than this is not late.
+# (apps.webhooks.sending.REDISPATCH_AFTER_SECONDS): still pending younger than this is not late.
 REDELIVERY_SECONDS = 180.0
 # A command committed this long before another was decided was visible to that decision.
 VISIBILITY_MARGIN_SECONDS = 1.0

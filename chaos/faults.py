@@ -32,6 +32,7 @@ KINDS = (
     "restart_postgres",
     "rogue_decider",
     "network_cut",
+    "repartition",
 )
 # Seconds each kind takes, for planning how many fit in a run (the run takes what it takes).
 PLANNED_SECONDS = {
@@ -47,11 +48,28 @@ PLANNED_SECONDS = {
     "restart_postgres": 10,
     "rogue_decider": 6,
     "network_cut": 15,  # + the stall time
+    "repartition": 50,  # two moves and two restarts of every machine
 }
 # Not injected by this harness, whatever the machine: why.
-NEVER_INJECTED = {
-    "repartition": "8 -> 4 -> 8 between phases needs every launcher restarted with the new "
-    "BOOKING_PARTITIONS (the launcher refuses to start otherwise); not built yet",
+NEVER_INJECTED: dict[str, str] = {}
+# On the embedded default (one machine, no servers): the kinds that exist there, and why not the
+# others.
+EMBEDDED_KINDS = (
+    "kill_partition_worker",
+    "stop_partition_worker",
+    "kill_web_worker",
+    "stop_web_worker",
+    "kill_beat",
+    "stop_beat",
+    "kill_machine",
+    "rogue_decider",
+)
+NOT_EMBEDDED = {
+    "stop_machine": "one machine: no standby to take over while it is frozen",
+    "restart_redis": "no Redis: the embedded broker is files under DATA_DIR",
+    "restart_postgres": "no PostgreSQL: SQLite runs inside each process",
+    "network_cut": "one machine: no network between its parts",
+    "repartition": "covered on the scaled profile (the same command and the same moves)",
 }
 
 
@@ -77,12 +95,18 @@ STALLING = ("stop_partition_worker", "stop_machine", "network_cut")
 
 
 def plan(
-    seed: int, duration: float, *, cut_possible: bool, stall_seconds: float = STALL_SECONDS
+    seed: int,
+    duration: float,
+    *,
+    cut_possible: bool,
+    stall_seconds: float = STALL_SECONDS,
+    kinds: tuple[str, ...] = KINDS,
 ) -> list[Planned]:
     """The schedule for ``seed``: every kind in a seeded order (the network cut first when it
     can be done, being the longest), as many rounds as fit in ``duration``."""
     rng = random.Random(seed)
-    kinds = [k for k in KINDS if cut_possible or k != "network_cut"]
+    one_machine = "stop_machine" not in kinds
+    kinds = [k for k in kinds if cut_possible or k != "network_cut"]
     schedule: list[Planned] = []
     used = 0.0
     while True:
@@ -93,6 +117,8 @@ def plan(
         for kind in order:
             gap = round(rng.uniform(2.0, 6.0), 1)
             target, option = _target(rng, kind)
+            if one_machine and kind == "kill_machine":
+                target = "a"
             cost = gap + PLANNED_SECONDS[kind] + (stall_seconds if kind in STALLING else 0)
             if used + cost > duration:
                 return schedule
@@ -287,6 +313,17 @@ class Injector:
         )
         return list(range(PARTITIONS)), ""
 
+    # --- the partition count -----------------------------------------------------------------
+
+    def repartition(self, planned: Planned):
+        """8 -> 4 -> 8 under load: events move to their partition among 4 through their owners,
+        every machine restarts with 4; a phase of workload; the same back to 8."""
+        before = self.topology.partitions
+        halved = self.topology.repartition(before // 2)
+        time.sleep(8)  # a phase on half the partitions
+        restored = self.topology.repartition(before)
+        return list(range(before)), f"to {before // 2}: {halved}; back to {before}: {restored}"
+
     # --- a second decider ----------------------------------------------------------------------
 
     def rogue_decider(self, planned: Planned):
@@ -300,7 +337,7 @@ class Injector:
         done = subprocess.run(
             [sys.executable, "-m", "chaos.rogue", str(partition), generation, "4"],
             cwd=ROOT,
-            env=self.topology.env_for() | {"DATA_DIR": str(self.topology.work_dir / "rogue")},
+            env=self.topology.env_for() | {"DATA_DIR": str(self.topology.data_dir_for("rogue"))},
             capture_output=True,
             text=True,
             timeout=120,

@@ -90,10 +90,15 @@ class Launcher:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(10)
 
+    def terminate(self) -> None:
+        """SIGTERM to every process of the machine: an orderly stop begins."""
+        if self.alive:
+            os.killpg(self.process.pid, signal.SIGTERM)
+
     def stop(self) -> None:
         if not self.alive:
             return
-        os.killpg(self.process.pid, signal.SIGTERM)
+        self.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(20)
         self.kill()
@@ -113,6 +118,8 @@ class Topology:
     standby: Launcher | None = None
     port: int = field(default_factory=free_port)
     stall_seconds: float = STALL_SECONDS
+    partitions: int = PARTITIONS
+    vendor: str = "postgresql"  # the database the history is read from
 
     @property
     def base_url(self) -> str:
@@ -122,17 +129,22 @@ class Topology:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
         env.update(SERVICE_ENV)
         env["BOOKING_STALL_SECONDS"] = f"{self.stall_seconds:g}"
+        env["BOOKING_PARTITIONS"] = str(self.partitions)
         env["DATABASE_URL"] = (
             f"postgres://postgres@{host}:{self.postgres.port}/{self.postgres.database}"
         )
         env["CELERY_BROKER_URL"] = f"redis://{host}:{self.redis.port}/0"
         return env
 
+    def data_dir_for(self, role: str) -> Path:
+        """DATA_DIR of a process started for ``role`` (a command, the rogue decider)."""
+        return self.work_dir / role
+
     def manage(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "manage.py", *args],
             cwd=ROOT,
-            env=self.env_for() | {"DATA_DIR": str(self.work_dir / "control")},
+            env=self.env_for() | {"DATA_DIR": str(self.data_dir_for("control"))},
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -169,7 +181,7 @@ class Topology:
             self.work_dir / "control",
             self.env_for(),
         ).start()
-        for index, partitions in enumerate(("0-3", "4-7")):
+        for index, partitions in enumerate(self._halves()):
             machine = self.machines[index] if self.machines else None
             host = machine.host_address if machine else "127.0.0.1"
             self.booking.append(
@@ -181,16 +193,61 @@ class Topology:
                     machine=machine,
                 ).start()
             )
-        poll(self._healthy, timeout=180, what="the API's /health/")
-        poll(lambda: len(self.owners()) == PARTITIONS, timeout=180, what="every partition owned")
-        # Started last, so it stands by for every partition.
-        self.standby = Launcher(
-            "standby",
-            ["--partitions", "all", "--no-general", "--no-beat"],
-            self.work_dir / "standby",
-            self.env_for() | VERBOSE,
-        ).start()
+        self._start_standby()
         return self
+
+    def _halves(self) -> tuple[str, str]:
+        """The partitions of machine a and of machine b: "0-3" and "4-7" of eight."""
+        half = self.partitions // 2
+        return f"0-{half - 1}", f"{half}-{self.partitions - 1}"
+
+    def _wait_ready(self) -> None:
+        poll(self._healthy, timeout=180, what="the API's /health/")
+        poll(
+            lambda: set(self.owners()) >= set(range(self.partitions)),
+            timeout=180,
+            what="every partition owned",
+        )
+
+    def _start_standby(self) -> None:
+        self._wait_ready()
+        # Started last, so it stands by for every partition.
+        if self.standby is None:
+            self.standby = Launcher(
+                "standby",
+                ["--partitions", "all", "--no-general", "--no-beat"],
+                self.work_dir / "standby",
+                self.env_for() | VERBOSE,
+            )
+        self.standby.start()
+
+    def repartition(self, count: int) -> str:
+        """The documented way to change BOOKING_PARTITIONS, under load: ``python -m workers
+        repartition`` with the new count while the old workers run (each moves its own events
+        between two runs), then every machine stopped and started again with it."""
+        self.partitions = count
+        moved = subprocess.run(
+            [sys.executable, "-m", "workers", "repartition", "--timeout", "120"],
+            cwd=ROOT,
+            env=self.env_for() | {"DATA_DIR": str(self.work_dir / "control")},
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        if moved.returncode != 0:
+            raise RuntimeError(f"repartition failed: {moved.stderr[-500:]}")
+        launchers = self.launchers()
+        for launcher in launchers:
+            launcher.terminate()
+        for launcher in launchers:
+            launcher.stop()
+            launcher.env = launcher.env | {"BOOKING_PARTITIONS": str(count)}
+        for launcher, partitions in zip(self.booking, self._halves(), strict=True):
+            launcher.args = ["--partitions", partitions, "--no-general", "--no-beat"]
+        for launcher in (self.control, *self.booking):
+            launcher.start()
+        self._start_standby()
+        return (moved.stdout.strip().splitlines() or [""])[-1]
 
     def _healthy(self) -> bool:
         if not self.control.alive:
@@ -221,7 +278,8 @@ class Topology:
         """partition -> (pid, generation) of its recorded owner."""
         try:
             rows = self.sql(
-                "SELECT partition, pid, generation FROM partitions_partitionowner WHERE pid > 0"
+                "SELECT partition, pid, generation FROM partitions_partitionowner "
+                "WHERE pid > 0 AND heartbeat_at IS NOT NULL"  # null: let go, nobody owns it
             )
         except Exception:  # noqa: BLE001 - the database restarting
             return {}

@@ -109,6 +109,7 @@ class Client(threading.Thread):
             _describe(call, response)
         except httpx.HTTPError as exc:
             call.error = type(exc).__name__
+            time.sleep(0.2)  # as a client backs off: the service is down or restarting
         call.received = time.time()
         return self.log.add(call)
 

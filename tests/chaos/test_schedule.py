@@ -20,3 +20,13 @@ def test_the_schedule_fits_its_duration_and_a_long_run_has_every_kind():
     )
     assert planned <= 90
     assert {p.kind for p in plan(9, 1200, cut_possible=True)} == set(PLANNED_SECONDS)
+
+
+def test_the_embedded_schedule_has_only_the_faults_of_one_machine_without_servers():
+    from chaos.faults import EMBEDDED_KINDS, NOT_EMBEDDED
+
+    schedule = plan(9, 1200, cut_possible=False, kinds=EMBEDDED_KINDS)
+
+    assert {p.kind for p in schedule} == set(EMBEDDED_KINDS)
+    assert {p.target for p in schedule if p.kind == "kill_machine"} == {"a"}
+    assert set(EMBEDDED_KINDS) | set(NOT_EMBEDDED) == set(PLANNED_SECONDS)
