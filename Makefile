@@ -116,8 +116,10 @@ perf-docs: install
 ## chaos: faults drawn from SEED for DURATION seconds on PostgreSQL + Redis, then the history
 ## checked (docs/chaos.md); chaos/results/latest.json, exit 1 on any anomaly. As root it installs
 ## what is missing with apt-get and cuts machines off in network namespaces.
+## CHAOS_ARGS=--embedded: the embedded default (SQLite, file broker, one launcher) instead.
 SEED ?= 1
 DURATION ?= 120
+CHAOS_ARGS ?=
 chaos: install
 	$(call servers,chaos,)
-	$(PY) -m chaos --seed $(SEED) --duration $(DURATION)
+	$(PY) -m chaos --seed $(SEED) --duration $(DURATION) $(CHAOS_ARGS)
