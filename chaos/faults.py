@@ -54,16 +54,6 @@ PLANNED_SECONDS = {
 NEVER_INJECTED: dict[str, str] = {}
 # On the embedded default (one machine, no servers): the kinds that exist there, and why not the
 # others.
-EMBEDDED_KINDS = (
-    "kill_partition_worker",
-    "stop_partition_worker",
-    "kill_web_worker",
-    "stop_web_worker",
-    "kill_beat",
-    "stop_beat",
-    "kill_machine",
-    "rogue_decider",
-)
 NOT_EMBEDDED = {
     "stop_machine": "one machine: no standby to take over while it is frozen",
     "restart_redis": "no Redis: the embedded broker is files under DATA_DIR",
@@ -71,6 +61,7 @@ NOT_EMBEDDED = {
     "network_cut": "one machine: no network between its parts",
     "repartition": "covered on the scaled profile (the same command and the same moves)",
 }
+EMBEDDED_KINDS = tuple(kind for kind in KINDS if kind not in NOT_EMBEDDED)
 
 
 @dataclass
