@@ -38,6 +38,16 @@ HISTORY = [
         "918",
         "medians of 3 pairs",
     ),
+    (
+        "2026-12-05: each at its best, same door, alternated, timed at the commit (the code "
+        "before the fencing of the owner row and the chaos findings' fixes)",
+        "1.56",
+        "1.16",
+        "0.36 / 1.27",
+        "11,866",
+        "976",
+        "medians, 3 pairs per setting",
+    ),
 ]
 
 TARGETS = {
@@ -100,7 +110,7 @@ METHOD = """\
 - **Footprint.** Processes of `python -m workers run --web` on the embedded default and their
   PSS summed from `/proc/<pid>/smaps_rollup`, idle and after the embedded crowd. **Durable**:
   the embedded stack's `PRAGMA synchronous` is FULL or EXTRA.
-- **Run it.** `make bench` (`python -m bench`) on 2 quiet cores takes about ten minutes;
+- **Run it.** `make bench` (`python -m bench`) on 2 quiet cores takes about five minutes;
   `python -m bench --quick` is a smoke run; `--scenario`, `--threads`, `--repeat`,
   `--rtt-delay-ms` narrow it. Then `make perf-docs` rewrites this page.
 """
