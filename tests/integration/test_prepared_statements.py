@@ -55,20 +55,14 @@ from apps.accounts.models import Customer
 from apps.bookings.models import BookingRequest, CommandKind
 from apps.bookings.selectors import EVENT_FOR_BOOKING, event_for_booking
 from apps.events.models import Event
+from tests.integration.plans import add_decided_commands
 
 event = Event.objects.order_by("-pk").first()
 customers = list(Customer.objects.order_by("pk")[:3])
 before = BookingRequest.objects.order_by("pk").last()
-with connection.cursor() as cursor:
-    # A table of long standing: 20,000 decided commands, then three pending ones (one of them a
-    # cancellation, which may free a seat).
-    cursor.execute(
-        "INSERT INTO bookings_bookingrequest (uid, kind, payload, status, reason, message, "
-        "fingerprint, attempts, created_at, decided_at, customer_id, event_id, user_id, seats) "
-        "SELECT gen_random_uuid(), 'book', '{}', 'rejected', 'sold_out', '', '', 0, now(), now(), "
-        "%s, %s, %s, 1 FROM generate_series(1, 20000)",
-        [customers[0].pk, event.pk, customers[0].user_id],
-    )
+# A table of long standing: 20,000 decided commands, then three pending ones (one of them a
+# cancellation, which may free a seat).
+add_decided_commands(customer=customers[0], event_id=event.pk)
 for customer, kind in zip(customers, [CommandKind.BOOK, CommandKind.BOOK, CommandKind.CANCEL]):
     BookingRequest.objects.create(
         kind=kind, user_id=customer.user_id, customer=customer, event=event, fingerprint="x"
@@ -157,6 +151,7 @@ from django.db import connection, transaction
 from apps.accounts.models import Customer
 from apps.bookings import statements
 from apps.events.models import Event
+from tests.integration.plans import add_decided_commands
 
 found = [statements.events_with_pending(p) for p in range(8)]
 locked = [statements.locked_events_with_pending(p) for p in range(8)]
@@ -171,15 +166,8 @@ with transaction.atomic():
     Event.objects.bulk_create(
         [Event(uid=uuid.uuid4(), **{{f: getattr(base, f) for f in fields}}) for _ in range(3000)]
     )
-    customer = Customer.objects.order_by("pk").first()
+    add_decided_commands(customer=Customer.objects.order_by("pk").first(), event_id=base.pk)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO bookings_bookingrequest (uid, kind, payload, status, reason, message, "
-            "fingerprint, attempts, created_at, decided_at, customer_id, event_id, user_id, seats) "
-            "SELECT gen_random_uuid(), 'book', '{{}}', 'rejected', 'sold_out', '', '', 0, now(), "
-            "now(), %s, %s, %s, 1 FROM generate_series(1, 20000)",
-            [customer.pk, base.pk, customer.user_id],
-        )
         cursor.execute("ANALYZE events_event")
         cursor.execute("ANALYZE bookings_bookingrequest")
         cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
